@@ -1,0 +1,75 @@
+#include "cli.h"
+
+#include <algorithm>
+
+namespace rwkv7::cli {
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = options.find(name);
+  return it == options.end() ? fallback : it->second;
+}
+
+std::string Args::require(const std::string& name) const {
+  auto it = options.find(name);
+  if (it == options.end()) throw UsageError("missing --" + name + " (see --help)");
+  return it->second;
+}
+
+Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
+           const std::vector<std::string>& flags) {
+  Args a;
+  auto known = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  for (int i = 0; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+    } else if (s.rfind("--", 0) == 0) {
+      std::string name = s.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool inline_value = eq != std::string::npos;
+      if (inline_value) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      if (known(flags, name)) {
+        a.options[name] = "1";
+      } else if (known(with_value, name)) {
+        if (!inline_value) {
+          if (i + 1 >= argc) throw UsageError("option --" + name + " needs a value");
+          value = argv[++i];
+        }
+        a.options[name] = value;
+      } else {
+        throw UsageError("unknown option --" + name + " (see --help)");
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size())
+      throw UsageError("--" + option + ": '" + item + "' is not an integer");
+    out.push_back(v);
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace rwkv7::cli

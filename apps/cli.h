@@ -1,0 +1,33 @@
+// Command-line plumbing shared by the subcommands: `--name value` options, `--flag`
+// switches, `key=value` overrides, and the one error type the app's edge prints.
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rwkv7::cli {
+
+// A bad command line: printed as one line, exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::map<std::string, std::string> options;  // --name value
+  std::vector<std::string> positional;         // anything else (e.g. key=value)
+  bool help = false;
+
+  bool has(const std::string& name) const { return options.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback) const;
+  std::string require(const std::string& name) const;
+};
+
+// `flags` lists options that take no value. Unknown options are an error.
+Args parse(int argc, char** argv, const std::vector<std::string>& options_with_value,
+           const std::vector<std::string>& flags = {});
+
+// "34,105,110" -> {34, 105, 110}
+std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
+
+}  // namespace rwkv7::cli

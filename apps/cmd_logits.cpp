@@ -1,0 +1,62 @@
+// rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json]
+// Runs the checkpoint (its shape read from its tensors) on one sequence in fp32 and writes
+// {"last_logits": [V floats], "argmax": [T ints]}.
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cli.h"
+#include "commands.h"
+#include "rwkv7/checkpoint.h"
+#include "rwkv7/model.h"
+
+namespace rwkv7::cmd {
+
+int logits(int argc, char** argv) {
+  const cli::Args args = cli::parse(argc, argv, {"model", "tokens", "out"});
+  if (args.help) {
+    std::printf(
+        "usage: rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json]\n"
+        "  --model   a .pth checkpoint (the model's shape comes from its tensors)\n"
+        "  --tokens  comma-separated token ids\n"
+        "  --out     write the JSON here instead of stdout\n");
+    return 0;
+  }
+  const std::string path = args.require("model");
+  const std::vector<int64_t> tokens = cli::parse_int_list("tokens", args.require("tokens"));
+
+  const StateDict dict = read_pth(path);
+  RWKV model(shape_from_state_dict(dict, path));
+  model->load_state_dict(dict, path);
+  model->eval();
+  for (int64_t t : tokens)
+    if (t < 0 || t >= model->shape.vocab_size)
+      throw cli::UsageError(fmt::format("--tokens: id {} is outside the vocabulary [0, {})", t,
+                                        model->shape.vocab_size));
+
+  at::InferenceMode inference;
+  const at::Tensor idx = at::tensor(tokens, at::kLong).view({1, -1});
+  const at::Tensor out = model->forward(idx)[0].to(at::kFloat).contiguous();  // [T, V]
+  const at::Tensor last = out[-1].contiguous();
+  const at::Tensor argmax = out.argmax(-1).contiguous();
+
+  std::string json = "{\"last_logits\": [";
+  for (int64_t i = 0; i < last.numel(); ++i)
+    json += fmt::format("{}{:.9g}", i ? ", " : "", last.data_ptr<float>()[i]);
+  json += "], \"argmax\": [";
+  for (int64_t i = 0; i < argmax.numel(); ++i)
+    json += fmt::format("{}{}", i ? ", " : "", argmax.data_ptr<int64_t>()[i]);
+  json += "]}\n";
+
+  if (args.has("out")) {
+    std::ofstream f(args.get("out", ""));
+    if (!(f << json)) throw std::runtime_error("cannot write " + args.get("out", ""));
+  } else {
+    std::fputs(json.c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace rwkv7::cmd

@@ -1,0 +1,6 @@
+// One function per subcommand (each in its own cmd_*.cpp). argv excludes the command name.
+#pragma once
+
+namespace rwkv7::cmd {
+int logits(int argc, char** argv);
+}  // namespace rwkv7::cmd

@@ -1,0 +1,57 @@
+// rwkv7 <command> [options]: parse, dispatch, and turn every failure into one clear line.
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli.h"
+#include "commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
+};
+
+void print_usage() {
+  std::printf("usage: rwkv7 <command> [options]   (rwkv7 <command> --help for its options)\n\n");
+  std::printf("commands:\n");
+  for (const auto& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const rwkv7::cli::UsageError& e) {
+      std::fprintf(stderr, "rwkv7 %s: %s\n", c.name, e.what());
+      return 2;
+    } catch (const c10::Error& e) {
+      std::string msg = e.what_without_backtrace();
+      msg = msg.substr(0, msg.find('\n'));
+      std::fprintf(stderr, "rwkv7 %s: error: %s\n", c.name, msg.c_str());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rwkv7 %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "rwkv7: unknown command '%s' (rwkv7 --help lists them)\n", name.c_str());
+  return 2;
+}

@@ -1,0 +1,233 @@
+// WKV-7 on the CPU: the recurrence as plain loops, one (batch, head) pair per task.
+//
+// Per batch b and head h, with a state S (N x N; row i = value channel, column j = key
+// channel), S_0 = 0 and decay d_t = exp(-exp(w_t)):
+//
+//   sa_t = S_{t-1} a_t                                   (N)
+//   S_t  = S_{t-1} diag(d_t) + sa_t b_t^T + v_t k_t^T    (N x N)
+//   y_t  = S_t r_t                                       (N)
+//
+// Backward, with G = dL/dS_t flowing from the future to the past:
+//   G      += dy_t r_t^T
+//   dr_t    = S_t^T dy_t
+//   dv_t    = G k_t,   dk_t = G^T v_t,   db_t = G^T sa_t,   dsa_t = G b_t
+//   dd_t[j] = sum_i G[i][j] S_{t-1}[i][j]  ->  dw_t = dd_t * d_t * (-exp(w_t))
+//   da_t    = S_{t-1}^T dsa_t
+//   G       = G diag(d_t) + dsa_t a_t^T        (now dL/dS_{t-1})
+//
+// The forward keeps the state at the start of every chunk of kChunk steps; the backward
+// recomputes the states inside one chunk from there. That is exact (no division by the
+// decay, unlike the CUDA kernel's reverse-time trick) and costs one extra forward pass.
+// Accumulation is in float64 for float64 inputs and float32 otherwise (bf16 included).
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "wkv7_check.h"
+
+namespace rwkv7_ops {
+namespace {
+
+constexpr int64_t kChunk = 16;
+
+struct Dims {
+  int64_t B, T, H, N;
+  int64_t chunks() const { return (T + kChunk - 1) / kChunk; }
+  // offset of element (b, t, h, 0) in a contiguous [B, T, H, N] tensor
+  int64_t at(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * N; }
+};
+
+at::ScalarType accumulation_type(const at::Tensor& r, const char* op) {
+  switch (r.scalar_type()) {
+    case at::kDouble: return at::kDouble;
+    case at::kFloat:
+    case at::kBFloat16: return at::kFloat;
+    default:
+      TORCH_CHECK(false, op, ": argument 'r' has dtype ", r.scalar_type(),
+                  "; the CPU kernel takes float64, float32 or bfloat16");
+  }
+}
+
+// One step of the recurrence: S <- S diag(d) + (S a) b^T + v k^T; returns nothing, writes sa.
+template <typename acc_t>
+void step_state(acc_t* S, const acc_t* decay, const acc_t* k, const acc_t* v, const acc_t* a,
+                const acc_t* b, acc_t* sa, int64_t N) {
+  for (int64_t i = 0; i < N; ++i) {
+    acc_t s = 0;
+    for (int64_t j = 0; j < N; ++j) s += S[i * N + j] * a[j];
+    sa[i] = s;
+  }
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      S[i * N + j] = S[i * N + j] * decay[j] + sa[i] * b[j] + v[i] * k[j];
+}
+
+template <typename acc_t>
+void forward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k,
+                   const acc_t* v, const acc_t* a, const acc_t* b, acc_t* y, acc_t* saved) {
+  const int64_t N = d.N;
+  at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> S(N * N), decay(N), sa(N);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t bi = bh / d.H, h = bh % d.H;
+      std::fill(S.begin(), S.end(), acc_t(0));
+      for (int64_t t = 0; t < d.T; ++t) {
+        if (t % kChunk == 0)
+          std::copy(S.begin(), S.end(), saved + (bh * d.chunks() + t / kChunk) * N * N);
+        const int64_t o = d.at(bi, t, h);
+        for (int64_t j = 0; j < N; ++j) decay[j] = std::exp(-std::exp(w[o + j]));
+        step_state(S.data(), decay.data(), k + o, v + o, a + o, b + o, sa.data(), N);
+        for (int64_t i = 0; i < N; ++i) {
+          acc_t s = 0;
+          for (int64_t j = 0; j < N; ++j) s += S[i * N + j] * r[o + j];
+          y[o + i] = s;
+        }
+      }
+    }
+  });
+}
+
+
+template <typename acc_t>
+void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k,
+                    const acc_t* v, const acc_t* a, const acc_t* b, const acc_t* dy,
+                    const acc_t* saved, acc_t* dr, acc_t* dw, acc_t* dk, acc_t* dv, acc_t* da,
+                    acc_t* db) {
+  const int64_t N = d.N, NN = N * N;
+  at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> G(NN), states((kChunk + 1) * NN), sa(kChunk * N), decay(kChunk * N),
+        dsa(N);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t bi = bh / d.H, h = bh % d.H;
+      std::fill(G.begin(), G.end(), acc_t(0));
+      for (int64_t c = d.chunks() - 1; c >= 0; --c) {
+        const int64_t t0 = c * kChunk, t1 = std::min(d.T, t0 + kChunk);
+        // states[s] = S_{t0 + s - 1}: recompute the chunk from its saved start.
+        std::copy(saved + (bh * d.chunks() + c) * NN, saved + (bh * d.chunks() + c + 1) * NN,
+                  states.begin());
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t o = d.at(bi, t, h), s = t - t0;
+          for (int64_t j = 0; j < N; ++j) decay[s * N + j] = std::exp(-std::exp(w[o + j]));
+          std::copy(states.begin() + s * NN, states.begin() + (s + 1) * NN,
+                    states.begin() + (s + 1) * NN);
+          step_state(states.data() + (s + 1) * NN, decay.data() + s * N, k + o, v + o, a + o,
+                     b + o, sa.data() + s * N, N);
+        }
+        for (int64_t t = t1 - 1; t >= t0; --t) {
+          const int64_t o = d.at(bi, t, h), s = t - t0;
+          const acc_t* S_now = states.data() + (s + 1) * NN;
+          const acc_t* S_prev = states.data() + s * NN;
+          const acc_t* dec = decay.data() + s * N;
+          const acc_t* sat = sa.data() + s * N;
+          for (int64_t j = 0; j < N; ++j) {
+            acc_t acc = 0;
+            for (int64_t i = 0; i < N; ++i) acc += S_now[i * N + j] * dy[o + i];
+            dr[o + j] = acc;
+          }
+          for (int64_t i = 0; i < N; ++i)
+            for (int64_t j = 0; j < N; ++j) G[i * N + j] += dy[o + i] * r[o + j];
+          for (int64_t i = 0; i < N; ++i) {
+            acc_t gv = 0, gs = 0;
+            for (int64_t j = 0; j < N; ++j) {
+              gv += G[i * N + j] * k[o + j];
+              gs += G[i * N + j] * b[o + j];
+            }
+            dv[o + i] = gv;
+            dsa[i] = gs;
+          }
+          for (int64_t j = 0; j < N; ++j) {
+            acc_t gk = 0, gb = 0, gd = 0, ga = 0;
+            for (int64_t i = 0; i < N; ++i) {
+              gk += G[i * N + j] * v[o + i];
+              gb += G[i * N + j] * sat[i];
+              gd += G[i * N + j] * S_prev[i * N + j];
+              ga += S_prev[i * N + j] * dsa[i];
+            }
+            dk[o + j] = gk;
+            db[o + j] = gb;
+            dw[o + j] = gd * dec[j] * -std::exp(w[o + j]);
+            da[o + j] = ga;
+          }
+          for (int64_t i = 0; i < N; ++i)
+            for (int64_t j = 0; j < N; ++j)
+              G[i * N + j] = G[i * N + j] * dec[j] + dsa[i] * a[o + j];
+        }
+      }
+    }
+  });
+}
+
+Dims dims_of(const at::Tensor& r) { return {r.size(0), r.size(1), r.size(2), r.size(3)}; }
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cpu(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  const char* op = "rwkv7::wkv7_forward (CPU)";
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  const at::ScalarType acc = accumulation_type(r, op);
+  const Dims d = dims_of(r);
+  auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
+  at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b);
+  at::Tensor y = at::empty(r.sizes(), R.options());
+  at::Tensor saved = at::empty({d.B, d.H, d.chunks(), d.N, d.N}, R.options());
+  AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_forward_cpu", [&] {
+    forward_loops<scalar_t>(d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
+                            K.data_ptr<scalar_t>(), V.data_ptr<scalar_t>(),
+                            A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
+                            y.data_ptr<scalar_t>(), saved.data_ptr<scalar_t>());
+  });
+  return {y.to(r.scalar_type()), saved, at::empty({0}, R.options())};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                  const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                  const at::Tensor& dy, const at::Tensor& saved_state,
+                  const at::Tensor& /*saved_sa: unused on the CPU*/) {
+  const char* op = "rwkv7::wkv7_backward (CPU)";
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  check_same_as_r(op, "dy", dy, r);
+  const at::ScalarType acc = accumulation_type(r, op);
+  const Dims d = dims_of(r);
+  TORCH_CHECK(saved_state.defined() &&
+                  saved_state.sizes() == at::IntArrayRef({d.B, d.H, d.chunks(), d.N, d.N}),
+              op, ": argument 'saved_state' is not the one wkv7_forward (CPU) made for these inputs");
+  auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
+  at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b),
+             DY = cvt(dy), S = cvt(saved_state);
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < 6; ++i) g.push_back(at::empty(r.sizes(), R.options()));
+  AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_backward_cpu", [&] {
+    backward_loops<scalar_t>(
+        d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(), K.data_ptr<scalar_t>(),
+        V.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
+        DY.data_ptr<scalar_t>(), S.data_ptr<scalar_t>(), g[0].data_ptr<scalar_t>(),
+        g[1].data_ptr<scalar_t>(), g[2].data_ptr<scalar_t>(), g[3].data_ptr<scalar_t>(),
+        g[4].data_ptr<scalar_t>(), g[5].data_ptr<scalar_t>());
+  });
+  const auto out = r.scalar_type();
+  return {g[0].to(out), g[1].to(out), g[2].to(out), g[3].to(out), g[4].to(out), g[5].to(out)};
+}
+
+// Without autograd (inference mode), wkv7 is just the forward's output.
+at::Tensor wkv7_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  return std::get<0>(wkv7_forward_cpu(r, w, k, v, a, b));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rwkv7, CPU, m) {
+  m.impl("wkv7", &wkv7_cpu);
+  m.impl("wkv7_forward", &wkv7_forward_cpu);
+  m.impl("wkv7_backward", &wkv7_backward_cpu);
+}
+
+}  // namespace rwkv7_ops

@@ -1,0 +1,101 @@
+// WKV-7's CUDA kernels as the op's CUDA implementation: checks, allocation, launch on the
+// current stream. The kernels themselves are in wkv7_cuda_kernels.cu.
+#include <ATen/core/Tensor.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "wkv7_check.h"
+#include "wkv7_cuda_kernels.h"
+
+namespace rwkv7_ops {
+namespace {
+
+rwkv7_cuda::DType kernel_dtype(const at::Tensor& r, const char* op) {
+  if (r.scalar_type() == at::kBFloat16) return rwkv7_cuda::DType::kBFloat16;
+  if (r.scalar_type() == at::kFloat) return rwkv7_cuda::DType::kFloat32;
+  TORCH_CHECK(false, op, ": argument 'r' has dtype ", r.scalar_type(),
+              "; the CUDA kernel takes bfloat16 or float32");
+}
+
+void check_cuda_shape(const char* op, const at::Tensor& r) {
+  TORCH_CHECK(r.size(3) == rwkv7_cuda::kHeadSize, op, ": argument 'r' has head size N = ",
+              r.size(3), "; the CUDA kernel needs N = ", rwkv7_cuda::kHeadSize);
+  TORCH_CHECK(r.size(1) % rwkv7_cuda::kChunk == 0, op, ": argument 'r' has T = ", r.size(1),
+              "; the CUDA kernel needs T to be a multiple of ", rwkv7_cuda::kChunk,
+              " (pad the sequence)");
+}
+
+void check_cuda(cudaError_t err, const char* op) {
+  TORCH_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  const char* op = "rwkv7::wkv7_forward (CUDA)";
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  check_cuda_shape(op, r);
+  const auto dtype = kernel_dtype(r, op);
+  c10::cuda::CUDAGuard device_guard(r.device());
+  const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
+  at::Tensor R = r.contiguous(), W = w.contiguous(), K = k.contiguous(), V = v.contiguous(),
+             A = a.contiguous(), Bt = b.contiguous();
+  at::Tensor y = at::empty(r.sizes(), R.options());
+  auto f32 = R.options().dtype(at::kFloat);
+  at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
+  at::Tensor sa = at::empty(r.sizes(), f32);
+  check_cuda(rwkv7_cuda::wkv7_forward(dtype, B, T, H, R.data_ptr(), W.data_ptr(), K.data_ptr(),
+                                      V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
+                                      s.data_ptr<float>(), sa.data_ptr<float>(),
+                                      at::cuda::getCurrentCUDAStream()),
+             op);
+  return {y, s, sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                   const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
+  const char* op = "rwkv7::wkv7_backward (CUDA)";
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  check_cuda_shape(op, r);
+  check_same_as_r(op, "dy", dy, r);
+  check_same_as_r(op, "saved_sa", sa, r);
+  const auto dtype = kernel_dtype(r, op);
+  c10::cuda::CUDAGuard device_guard(r.device());
+  const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
+  TORCH_CHECK(s.sizes() == at::IntArrayRef({B, H, T / rwkv7_cuda::kChunk, N, N}) &&
+                  s.scalar_type() == at::kFloat && sa.scalar_type() == at::kFloat,
+              op, ": 'saved_state'/'saved_sa' are not what wkv7_forward (CUDA) made");
+  at::Tensor R = r.contiguous(), W = w.contiguous(), K = k.contiguous(), V = v.contiguous(),
+             A = a.contiguous(), Bt = b.contiguous(), DY = dy.to(r.scalar_type()).contiguous(),
+             S = s.contiguous(), SA = sa.contiguous();
+  auto g = [&] { return at::empty(r.sizes(), R.options()); };
+  at::Tensor dr = g(), dw = g(), dk = g(), dv = g(), da = g(), db = g();
+  check_cuda(rwkv7_cuda::wkv7_backward(
+                 dtype, B, T, H, R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
+                 A.data_ptr(), Bt.data_ptr(), DY.data_ptr(), S.data_ptr<float>(),
+                 SA.data_ptr<float>(), dr.data_ptr(), dw.data_ptr(), dk.data_ptr(),
+                 dv.data_ptr(), da.data_ptr(), db.data_ptr(), at::cuda::getCurrentCUDAStream()),
+             op);
+  return {dr, dw, dk, dv, da, db};
+}
+
+at::Tensor wkv7_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  return std::get<0>(wkv7_forward_cuda(r, w, k, v, a, b));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rwkv7, CUDA, m) {
+  m.impl("wkv7", &wkv7_cuda);
+  m.impl("wkv7_forward", &wkv7_forward_cuda);
+  m.impl("wkv7_backward", &wkv7_backward_cuda);
+}
+
+}  // namespace rwkv7_ops

@@ -1,0 +1,196 @@
+// WKV-7 on CUDA: the seed's algorithm (RWKV-LM train_temp cuda/wkv7_cuda.cu), written anew.
+// One block per (head, batch), one thread per channel; float state in registers.
+//
+// Forward: thread i owns row i of S (value channel i):
+//   sa_i = sum_j S[i][j] a_j ;  S[i][j] = S[i][j] d_j + sa_i b_j + v_i k_j ;  y_i = sum_j S[i][j] r_j
+// and every kChunk steps writes S out (transposed) for the backward pass.
+//
+// Backward runs in reverse time. Thread i owns column i of S (key channel i), row i and
+// column i of G = dL/dS. It restarts from the saved S at each chunk end and in between
+// steps back with S_{t-1}[j][i] = (S_t[j][i] - v_j k_i - sa_j b_i) / d_i; the seed's
+// soft clamp w < -0.5 keeps d_i >= 0.54, so the division is tame. The gradient formulas
+// are those of ops/wkv7_cpu.cpp, the slow reference these kernels are tested against.
+#include <cuda_bf16.h>
+
+#include "wkv7_cuda_kernels.h"
+
+namespace rwkv7_cuda {
+namespace {
+
+__device__ inline float load(const float* p) { return *p; }
+__device__ inline float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ inline void store(float* p, float x) { *p = x; }
+__device__ inline void store(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
+
+template <typename T>
+__global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const T* __restrict__ w_,
+                               const T* __restrict__ k_, const T* __restrict__ v_,
+                               const T* __restrict__ a_, const T* __restrict__ b_,
+                               T* __restrict__ y_, float* __restrict__ s_,
+                               float* __restrict__ sa_) {
+  constexpr int N = kHeadSize;
+  const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
+  float state[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) state[j] = 0.f;
+  __shared__ float r[N], decay[N], k[N], a[N], b[N];
+
+  for (int t = 0; t < Tlen; ++t) {
+    const long idx = ((long(bi) * Tlen + t) * H + h) * N + i;
+    __syncthreads();
+    r[i] = load(r_ + idx);
+    decay[i] = __expf(-__expf(load(w_ + idx)));
+    k[i] = load(k_ + idx);
+    a[i] = load(a_ + idx);
+    b[i] = load(b_ + idx);
+    __syncthreads();
+
+    float sa = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) sa += a[j] * state[j];
+    sa_[idx] = sa;
+
+    const float v = load(v_ + idx);
+    float y = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      state[j] = state[j] * decay[j] + sa * b[j] + k[j] * v;
+      y += state[j] * r[j];
+    }
+    store(y_ + idx, y);
+
+    if ((t + 1) % kChunk == 0) {
+      const long base = ((long(bi) * H + h) * (Tlen / kChunk) + t / kChunk) * N * N;
+#pragma unroll
+      for (int j = 0; j < N; ++j) s_[base + j * N + i] = state[j];  // s[j][i] = S[i][j]
+    }
+  }
+}
+
+template <typename T>
+__global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
+                                const T* __restrict__ w_, const T* __restrict__ k_,
+                                const T* __restrict__ v_, const T* __restrict__ a_,
+                                const T* __restrict__ b_, const T* __restrict__ dy_,
+                                const float* __restrict__ s_, const float* __restrict__ sa_,
+                                T* __restrict__ dr_, T* __restrict__ dw_, T* __restrict__ dk_,
+                                T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_) {
+  constexpr int N = kHeadSize;
+  const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
+  float S_col[N], G_row[N], G_col[N];  // S[j][i], G[i][j], G[j][i]
+#pragma unroll
+  for (int j = 0; j < N; ++j) S_col[j] = G_row[j] = G_col[j] = 0.f;
+  __shared__ float r[N], decay[N], k[N], v[N], a[N], b[N], dy[N], sa[N], dsa_shared[N];
+
+  for (int t = Tlen - 1; t >= 0; --t) {
+    const long idx = ((long(bi) * Tlen + t) * H + h) * N + i;
+    __syncthreads();
+    const float ri = r[i] = load(r_ + idx);
+    const float neg_exp_w = -__expf(load(w_ + idx));
+    const float di = decay[i] = __expf(neg_exp_w);
+    const float ki = k[i] = load(k_ + idx);
+    const float ai = a[i] = load(a_ + idx);
+    const float bi_ = b[i] = load(b_ + idx);
+    v[i] = load(v_ + idx);
+    const float dyi = dy[i] = load(dy_ + idx);
+    sa[i] = sa_[idx];
+    __syncthreads();
+
+    if ((t + 1) % kChunk == 0) {
+      const long base = ((long(bi) * H + h) * (Tlen / kChunk) + t / kChunk) * N * N;
+#pragma unroll
+      for (int j = 0; j < N; ++j) S_col[j] = s_[base + i * N + j];
+    }
+
+    float dr = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) dr += S_col[j] * dy[j];
+    store(dr_ + idx, dr);
+
+    const float inv_di = 1.f / di;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      S_col[j] = (S_col[j] - ki * v[j] - bi_ * sa[j]) * inv_di;  // now S_{t-1}[j][i]
+      G_row[j] += dyi * r[j];
+      G_col[j] += ri * dy[j];
+    }
+
+    float dd = 0.f, dk = 0.f, dv = 0.f, db = 0.f, dsa = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      dd += G_col[j] * S_col[j];
+      dk += G_col[j] * v[j];
+      db += G_col[j] * sa[j];
+      dv += G_row[j] * k[j];
+      dsa += G_row[j] * b[j];
+    }
+    store(dw_ + idx, dd * di * neg_exp_w);
+    store(dk_ + idx, dk);
+    store(dv_ + idx, dv);
+    store(db_ + idx, db);
+
+    __syncthreads();
+    dsa_shared[i] = dsa;
+    __syncthreads();
+
+    float da = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) da += S_col[j] * dsa_shared[j];
+    store(da_ + idx, da);
+
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      G_row[j] = G_row[j] * decay[j] + dsa * a[j];
+      G_col[j] = G_col[j] * di + ai * dsa_shared[j];
+    }
+  }
+}
+
+template <typename T>
+cudaError_t launch_forward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
+                           const void* v, const void* a, const void* b, void* y, float* s,
+                           float* sa, cudaStream_t stream) {
+  forward_kernel<T><<<dim3(H, B), dim3(kHeadSize), 0, stream>>>(
+      Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
+      static_cast<T*>(y), s, sa);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_backward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
+                            const void* v, const void* a, const void* b, const void* dy,
+                            const float* s, const float* sa, void* dr, void* dw, void* dk,
+                            void* dv, void* da, void* db, cudaStream_t stream) {
+  backward_kernel<T><<<dim3(H, B), dim3(kHeadSize), 0, stream>>>(
+      Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
+      static_cast<const T*>(dy), s, sa, static_cast<T*>(dr), static_cast<T*>(dw),
+      static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(da), static_cast<T*>(db));
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t wkv7_forward(DType dtype, int B, int T, int H, const void* r, const void* w,
+                         const void* k, const void* v, const void* a, const void* b, void* y,
+                         float* s, float* sa, cudaStream_t stream) {
+  if (T % kChunk != 0) return cudaErrorInvalidValue;
+  return dtype == DType::kBFloat16
+             ? launch_forward<__nv_bfloat16>(B, T, H, r, w, k, v, a, b, y, s, sa, stream)
+             : launch_forward<float>(B, T, H, r, w, k, v, a, b, y, s, sa, stream);
+}
+
+cudaError_t wkv7_backward(DType dtype, int B, int T, int H, const void* r, const void* w,
+                          const void* k, const void* v, const void* a, const void* b,
+                          const void* dy, const float* s, const float* sa, void* dr, void* dw,
+                          void* dk, void* dv, void* da, void* db, cudaStream_t stream) {
+  if (T % kChunk != 0) return cudaErrorInvalidValue;
+  return dtype == DType::kBFloat16
+             ? launch_backward<__nv_bfloat16>(B, T, H, r, w, k, v, a, b, dy, s, sa, dr, dw, dk,
+                                              dv, da, db, stream)
+             : launch_backward<float>(B, T, H, r, w, k, v, a, b, dy, s, sa, dr, dw, dk, dv, da,
+                                      db, stream);
+}
+
+}  // namespace rwkv7_cuda

@@ -1,0 +1,20 @@
+#include "rwkv7/channel_mix.h"
+
+#include <ATen/ATen.h>
+
+namespace rwkv7 {
+
+ChannelMixImpl::ChannelMixImpl(const ModelShape& s, int64_t layer, const at::TensorOptions& o) : layer_id(layer) {
+  const int64_t C = s.n_embd, F = s.dim_ffn;
+  x_k = register_parameter("x_k", at::zeros({1, 1, C}, o));
+  key = register_module("key", Linear(C, F, o));
+  value = register_module("value", Linear(F, C, o));
+}
+
+at::Tensor ChannelMixImpl::forward(const at::Tensor& x) {
+  const at::Tensor xx = at::constant_pad_nd(x, {0, 0, 1, -1}) - x;
+  const at::Tensor k = at::relu(key(x + xx * x_k)).square();
+  return value(k);
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,13 @@
+// The C++ entry to the rwkv7::wkv7 custom op (ops/), through the dispatcher, so CPU, CUDA
+// and autograd all come from the op library's registrations.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace rwkv7 {
+
+// r, w, k, v, a, b: [B, T, H, N], one dtype and device. Returns y: [B, T, H, N].
+// S_t = S_{t-1} diag(exp(-exp(w_t))) + (S_{t-1} a_t) b_t^T + v_t k_t^T ;  y_t = S_t r_t
+at::Tensor wkv7(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                const at::Tensor& v, const at::Tensor& a, const at::Tensor& b);
+
+}  // namespace rwkv7

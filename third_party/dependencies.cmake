@@ -1,0 +1,55 @@
+# How each dependency is found. Nothing from elsewhere is vendored here: only build glue.
+#
+# LibTorch: the one inside PyTorch's PyPI wheel. If Torch_DIR / CMAKE_PREFIX_PATH do not point
+# at it, ask the Python that has torch installed (override with -DPython3_EXECUTABLE=...).
+if(NOT Torch_DIR)
+  find_program(RWKV7_PYTHON NAMES python3 python)
+  if(RWKV7_PYTHON)
+    execute_process(
+      COMMAND ${RWKV7_PYTHON} -c "import torch; print(torch.utils.cmake_prefix_path)"
+      OUTPUT_VARIABLE RWKV7_TORCH_PREFIX OUTPUT_STRIP_TRAILING_WHITESPACE
+      RESULT_VARIABLE RWKV7_TORCH_FOUND ERROR_QUIET)
+    if(RWKV7_TORCH_FOUND EQUAL 0)
+      list(APPEND CMAKE_PREFIX_PATH "${RWKV7_TORCH_PREFIX}")
+    endif()
+  endif()
+endif()
+
+# Only the architectures we build for, not every one LibTorch knows (that would cost minutes).
+if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(ENV{TORCH_CUDA_ARCH_LIST} "9.0")
+endif()
+find_package(Torch REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(fmt REQUIRED)
+if(RWKV7_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+
+# Does this LibTorch carry CUDA? (The PyPI wheel does; a CPU-only LibTorch does not.)
+if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  set(RWKV7_TORCH_HAS_CUDA ON)
+else()
+  set(RWKV7_TORCH_HAS_CUDA OFF)
+endif()
+
+# yaml-cpp's CMake target is called yaml-cpp in Debian 12 and yaml-cpp::yaml-cpp in newer releases.
+if(TARGET yaml-cpp::yaml-cpp)
+  set(RWKV7_YAML_TARGET yaml-cpp::yaml-cpp)
+else()
+  set(RWKV7_YAML_TARGET yaml-cpp)
+endif()
+
+# fmt: LibTorch's include folder carries its own (newer) fmt headers, which would shadow
+# Debian's and then fail to link against Debian's libfmt. A -I folder is searched before
+# LibTorch's -isystem one, so we expose Debian's headers through one of our own.
+get_target_property(RWKV7_FMT_INCLUDE fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+list(GET RWKV7_FMT_INCLUDE 0 RWKV7_FMT_INCLUDE)
+set(RWKV7_FMT_FIRST "${CMAKE_BINARY_DIR}/fmt-first")
+file(MAKE_DIRECTORY "${RWKV7_FMT_FIRST}")
+if(NOT EXISTS "${RWKV7_FMT_FIRST}/fmt")
+  file(CREATE_LINK "${RWKV7_FMT_INCLUDE}/fmt" "${RWKV7_FMT_FIRST}/fmt" SYMBOLIC)
+endif()
+add_library(rwkv7_fmt INTERFACE)
+target_include_directories(rwkv7_fmt BEFORE INTERFACE "${RWKV7_FMT_FIRST}")
+target_link_libraries(rwkv7_fmt INTERFACE fmt::fmt)
