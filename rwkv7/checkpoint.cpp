@@ -3,12 +3,11 @@
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 
+#include "rwkv7/fs.h"
 #include "rwkv7/pickle.h"
 
 namespace rwkv7 {
@@ -62,7 +61,7 @@ StateDict read_zip(const std::string& path) {
 }  // namespace
 
 StateDict read_pth(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
+  if (!fs::is_regular_file(path))
     throw CheckpointError(path + ": no such file");
   try {
     return read_zip(path);
@@ -105,13 +104,7 @@ void write_pth(const std::string& path, const StateDict& tensors) {
     std::remove(tmp.c_str());
     throw CheckpointError(path + ": write failed (disk full or not writable?)");
   }
-  // Make the rename itself durable.
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  fs::sync_parent_directory(path);  // make the rename itself durable
 }
 
 const at::Tensor& find_tensor(const StateDict& dict, const std::string& name,

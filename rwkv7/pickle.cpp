@@ -1,6 +1,8 @@
 #include "rwkv7/pickle.h"
 
 
+#include <c10/util/Exception.h>
+
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -240,7 +242,7 @@ class Unpickler {
     return items;
   }
   void memo_put(uint64_t key, size_t at) {
-    if (key > (1u << 24)) fail(at, "memo key too large");
+    if (key > (1u << 20)) fail(at, "memo key too large");
     if (memo_.size() <= key) memo_.resize(key + 1);
     memo_[key] = top(at);
   }
@@ -368,7 +370,11 @@ class Pickler {
 }  // namespace
 
 PickleRef unpickle(const std::string& bytes, const StorageLoader& load_storage) {
-  return Unpickler(bytes, load_storage).run();
+  try {
+    return Unpickler(bytes, load_storage).run();
+  } catch (const c10::Error& e) {  // e.g. a tensor shape LibTorch refuses
+    throw std::runtime_error(std::string("data.pkl: ") + e.what_without_backtrace());
+  }
 }
 
 std::string pickle_tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {

@@ -1,0 +1,27 @@
+// The few file-system operations we need, on POSIX calls.
+//
+// Why not std::filesystem: PyTorch's wheel exports its own copy of the std::filesystem
+// functions from libtorch.so, and the dynamic linker binds ours to them; remove_all then
+// jumps to a null pointer (seen with torch 2.11 and GCC 12). So nothing here, nor anywhere
+// in the project, calls std::filesystem.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace rwkv7::fs {
+
+bool exists(const std::string& path);
+bool is_regular_file(const std::string& path);
+bool is_directory(const std::string& path);
+// mkdir -p; throws std::runtime_error naming the path on failure
+void create_directories(const std::string& path);
+// rm -rf; missing paths are fine
+void remove_all(const std::string& path);
+// names (not paths) of the entries of a directory, sorted; empty if it cannot be read
+std::vector<std::string> list_directory(const std::string& path);
+// "a/b/c.pth" -> "a/b"; "c.pth" -> "."
+std::string parent_directory(const std::string& path);
+// fsync the directory that holds `path`, so that a rename into it is durable
+void sync_parent_directory(const std::string& path);
+
+}  // namespace rwkv7::fs

@@ -1,0 +1,51 @@
+// Helpers for reading the golden files in ../shared/golden. A missing file throws, so the
+// test that needs it fails; nothing is skipped.
+#pragma once
+#include <ATen/ATen.h>
+#include <yaml-cpp/yaml.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "rwkv7/fs.h"
+
+namespace rwkv7::testing {
+
+inline std::string shared_path(const std::string& relative) {
+  const std::string p = std::string(RWKV7_SHARED_DIR) + "/" + relative;
+  if (!fs::exists(p))
+    throw std::runtime_error("golden file missing: " + p + " (is ../shared beside the repo?)");
+  return p;
+}
+
+inline std::string golden(const std::string& relative) { return shared_path("golden/" + relative); }
+
+// A binidx prefix (the .bin and .idx must both exist).
+inline std::string golden_binidx(const std::string& relative) {
+  shared_path("golden/" + relative + ".idx");
+  return shared_path("golden/" + relative + ".bin").substr(0, shared_path("golden/" + relative + ".bin").size() - 4);
+}
+
+// JSON is YAML: yaml-cpp reads the golden .json files.
+inline YAML::Node load_json(const std::string& relative) { return YAML::LoadFile(golden(relative)); }
+
+// max |a - b| / max |b|, in float64
+inline double relative_error(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor bd = b.to(at::kDouble);
+  const double scale = bd.abs().max().item<double>();
+  return (a.to(at::kDouble) - bd).abs().max().item<double>() / (scale > 0 ? scale : 1.0);
+}
+
+inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// A fresh scratch folder under the build tree.
+inline std::string scratch_dir(const std::string& name) {
+  const std::string d = std::string(RWKV7_BINARY_DIR) + "/test-scratch/" + name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace rwkv7::testing
