@@ -3,4 +3,5 @@
 
 namespace rwkv7::cmd {
 int logits(int argc, char** argv);
+int convert(int argc, char** argv);
 }  // namespace rwkv7::cmd

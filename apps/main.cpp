@@ -19,6 +19,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
+    {"convert", rwkv7::cmd::convert, "rewrite a .pth as a plain dict (optionally another dtype)"},
 };
 
 void print_usage() {

@@ -1,0 +1,30 @@
+"""Where the tests find the build and the golden files (set by ctest; defaults for a manual run)."""
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("RWKV7_BUILD_DIR", ROOT / "build"))
+SHARED = pathlib.Path(os.environ.get("RWKV7_SHARED_DIR", ROOT.parent / "shared"))
+
+
+def golden(relative):
+    path = SHARED / "golden" / relative
+    if not path.exists():  # a missing golden file fails the test, never skips it
+        raise FileNotFoundError(f"golden file missing: {path}")
+    return path
+
+
+@pytest.fixture
+def app():
+    exe = BUILD / "rwkv7"
+    assert exe.exists(), f"build the project first: {exe} is missing"
+    return exe
+
+
+@pytest.fixture
+def ops_library():
+    lib = BUILD / "librwkv7_ops.so"
+    assert lib.exists(), f"build the project first: {lib} is missing"
+    return lib
