@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli.h"
+#include "rwkv7/config.h"
 #include "commands.h"
 
 namespace {
@@ -18,6 +19,8 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"prepare", rwkv7::cmd::prepare, "write rwkv-init.pth by the seed's init rules"},
+    {"train", rwkv7::cmd::train, "train (or resume) as the seed's trainer does"},
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
     {"convert", rwkv7::cmd::convert, "rewrite a .pth as a plain dict (optionally another dtype)"},
 };
@@ -48,6 +51,9 @@ int main(int argc, char** argv) {
       msg = msg.substr(0, msg.find('\n'));
       std::fprintf(stderr, "rwkv7 %s: error: %s\n", c.name, msg.c_str());
       return 1;
+    } catch (const rwkv7::ConfigError& e) {
+      std::fprintf(stderr, "rwkv7 %s: config error: %s\n", c.name, e.what());
+      return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "rwkv7 %s: error: %s\n", c.name, e.what());
       return 1;

@@ -1,0 +1,76 @@
+// The training configuration: one typed struct, loaded from YAML whose keys are the seed's
+// argument names (train.py), plus a few of ours. Unknown keys are rejected; every value is
+// validated with a message that names its key. `key=value` overrides use the same names.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rwkv7 {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TrainConfig {
+  // --- the seed's arguments (train.py), with its defaults ---
+  std::string proj_dir = "out";
+  std::string data_file;            // binidx prefix (without .bin / .idx)
+  std::string data_type = "binidx";
+  int64_t vocab_size = 0;           // 0: required to be set
+  int64_t ctx_len = 1024;
+  int64_t n_layer = 6;
+  int64_t n_embd = 512;
+  int64_t head_size = 64;
+  int64_t dim_att = 0;              // 0: n_embd (RWKV-7 needs dim_att == n_embd)
+  int64_t micro_bsz = 12;
+  double lr_init = 6e-4;
+  double lr_final = 1e-5;
+  int64_t warmup_steps = -1;        // -1: none for a fresh run, 10 when resuming
+  double beta1 = 0.9;
+  double beta2 = 0.99;
+  double adam_eps = 1e-18;
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  int64_t my_exit_tokens = 0;       // the token budget; required (> 0)
+  int64_t magic_prime = 0;          // required: prime, 2 mod 3, ~ tokens / ctx_len
+  int64_t epoch_save = 5;
+  int64_t epoch_count = 0;          // derived as magic_prime // epoch_samples (the seed ignores the flag)
+  int64_t epoch_begin = 0;
+  int64_t train_stage = 0;          // 0: fresh (or load_model); >= 2: resume from proj_dir
+  std::string load_model;
+  int64_t random_seed = -1;         // -1: a seed from the clock (printed)
+  std::string precision = "fp32";   // fp32 | bf16 (bf16: fp32 master weights)
+  int64_t grad_cp = 0;              // 1: recompute each block in the backward pass
+
+  // --- ours ---
+  std::string device = "auto";      // cpu | cuda | auto (cuda when there is one)
+  int64_t epoch_samples = 40320;    // samples per mini-epoch (the seed hard-codes 40320)
+  int64_t threads = 0;              // CPU threads for LibTorch; 0: its default
+  int64_t epoch_limit = 0;          // stop cleanly after this many mini-epochs of this run; 0: no limit
+  int64_t devices = 1;              // world size (data-parallel processes); set by the launcher
+
+  int64_t real_bsz() const { return micro_bsz * devices; }
+  int64_t epoch_steps() const { return epoch_samples / real_bsz(); }
+
+  // Throws ConfigError naming the first key whose value is out of range.
+  void validate() const;
+};
+
+// The YAML file, then `key=value` overrides. Throws ConfigError naming file, key and fault.
+TrainConfig load_train_config(const std::string& yaml_path,
+                              const std::vector<std::string>& overrides = {});
+// The same from YAML text (for tests).
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source,
+                               const std::vector<std::string>& overrides = {});
+
+// key -> (default, meaning), in the order of the struct: for --help and the docs.
+const std::vector<std::pair<std::string, std::string>>& train_config_keys();
+
+// The settings as "key: value" lines (for train_log.txt and the console).
+std::string describe(const TrainConfig& c);
+
+}  // namespace rwkv7

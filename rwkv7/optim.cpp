@@ -1,0 +1,112 @@
+#include "rwkv7/optim.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim/adamw.h>
+
+#include <cmath>
+
+#include "rwkv7/param_groups.h"
+
+namespace rwkv7 {
+
+SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s) : model_(model) {
+  // Groups in the seed's order: lr x1 (no decay), lr x2 (att.w0), decay.
+  std::vector<std::vector<at::Tensor>> groups(3);
+  for (const auto& p : model->named_parameters()) {
+    const ParamGroupRule rule = seed_param_group(p.key(), p.value(), s.weight_decay);
+    const int g = rule.lr_scale == 2.0 ? 1 : rule.weight_decay > 0 ? 2 : 0;
+    at::Tensor master = p.value();
+    if (master.scalar_type() != at::kFloat) {
+      master = p.value().detach().to(at::kFloat).clone().set_requires_grad(true);
+    }
+    names_.push_back(p.key());
+    params_.push_back(p.value());
+    masters_.push_back(master);
+    groups[g].push_back(master);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  const double scales[3] = {1.0, 2.0, 1.0};
+  const double decays[3] = {0.0, 0.0, s.weight_decay};
+  for (int g = 0; g < 3; ++g) {
+    if (groups[g].empty()) continue;
+    auto opts = std::make_unique<torch::optim::AdamWOptions>(s.lr * scales[g]);
+    opts->betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(decays[g]).amsgrad(false);
+    param_groups.emplace_back(groups[g], std::move(opts));
+    lr_scale_.push_back(scales[g]);
+  }
+  adam_ = std::make_unique<torch::optim::AdamW>(param_groups, torch::optim::AdamWOptions(s.lr));
+}
+
+SeedOptimizer::~SeedOptimizer() = default;
+
+void SeedOptimizer::set_lr(double lr) {
+  auto& groups = adam_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * lr_scale_[g]);
+}
+
+double SeedOptimizer::clip_gradients(double max_norm) {
+  std::vector<at::Tensor> norms;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const at::Tensor& g = params_[i].grad();
+    if (!g.defined()) continue;
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      masters_[i].mutable_grad() = g.to(at::kFloat);
+    norms.push_back(masters_[i].grad().norm(2).to(at::kFloat));
+  }
+  if (norms.empty()) return 0.0;
+  const double norm = at::stack(norms).norm(2).item<double>();
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0 && std::isfinite(norm)) {
+    at::NoGradGuard no_grad;
+    for (auto& m : masters_)
+      if (m.grad().defined()) m.grad().mul_(coef);
+  }
+  return norm;
+}
+
+void SeedOptimizer::step() {
+  adam_->step();
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      params_[i].copy_(masters_[i]);
+}
+
+void SeedOptimizer::zero_grad() {
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  for (auto& m : masters_) m.mutable_grad() = at::Tensor();
+}
+
+StateDict SeedOptimizer::state() const {
+  StateDict out;
+  const auto& st = adam_->state();
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    auto it = st.find(masters_[i].unsafeGetTensorImpl());
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      out.emplace_back("master." + names_[i], masters_[i].detach());
+    if (it == st.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    out.emplace_back("exp_avg." + names_[i], s.exp_avg());
+    out.emplace_back("exp_avg_sq." + names_[i], s.exp_avg_sq());
+    out.emplace_back("step." + names_[i], at::tensor(s.step(), at::kLong));
+  }
+  return out;
+}
+
+void SeedOptimizer::load_state(const StateDict& state) {
+  auto& st = adam_->state();
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    const std::string& n = names_[i];
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      masters_[i].copy_(find_tensor(state, "master." + n));
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->exp_avg(find_tensor(state, "exp_avg." + n).to(masters_[i].options()).clone());
+    s->exp_avg_sq(find_tensor(state, "exp_avg_sq." + n).to(masters_[i].options()).clone());
+    s->step(find_tensor(state, "step." + n).item<int64_t>());
+    st[masters_[i].unsafeGetTensorImpl()] = std::move(s);
+  }
+}
+
+}  // namespace rwkv7

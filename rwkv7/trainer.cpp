@@ -1,0 +1,236 @@
+#include "rwkv7/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include "rwkv7/checkpoint.h"
+#include "rwkv7/data.h"
+#include "rwkv7/fs.h"
+#include "rwkv7/init.h"
+#include "rwkv7/loss.h"
+#include "rwkv7/metrics.h"
+#include "rwkv7/model.h"
+#include "rwkv7/optim.h"
+#include "rwkv7/schedule.h"
+
+namespace rwkv7 {
+
+namespace {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+at::Device pick_device(const TrainConfig& cfg) {
+  const bool have_cuda = at::globalContext().hasCUDA();
+  if (cfg.device == "cuda" && !have_cuda)
+    throw ConfigError("key 'device': cuda was asked for, but no CUDA device is available");
+  return (cfg.device == "cuda" || (cfg.device == "auto" && have_cuda)) ? at::Device(at::kCUDA, 0)
+                                                                         : at::Device(at::kCPU);
+}
+
+ModelShape shape_of(const TrainConfig& cfg) {
+  return seed_shape(cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.head_size);
+}
+
+// proj_dir must exist and take files.
+void ensure_writable(const std::string& dir) {
+  try {
+    fs::create_directories(dir);
+  } catch (const std::exception&) {
+    throw ConfigError("key 'proj_dir': cannot create '" + dir + "'");
+  }
+  const std::string probe = dir + "/.write-test";
+  std::FILE* f = std::fopen(probe.c_str(), "w");
+  if (!f) throw ConfigError("key 'proj_dir': '" + dir + "' is not writable");
+  std::fclose(f);
+  std::remove(probe.c_str());
+}
+
+// The data, checked against the config: magic_prime fits, every token id < vocab_size.
+void check_data(const BinIdx& data, const TrainConfig& cfg) {
+  const std::string why = check_magic_prime(cfg.magic_prime, data.num_tokens(), cfg.ctx_len);
+  if (!why.empty()) throw ConfigError("key 'magic_prime': " + why);
+  const int64_t top = data.max_token();
+  if (top >= cfg.vocab_size)
+    throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}",
+                                  cfg.data_file, top, cfg.vocab_size));
+}
+
+// x, y: [micro_bsz, ctx_len] for step `step_in_epoch` of mini-epoch `epoch` on this rank.
+std::pair<at::Tensor, at::Tensor> make_batch(const BinIdx& data, const TrainConfig& cfg,
+                                             int64_t epoch, int64_t step_in_epoch, int64_t rank) {
+  at::Tensor batch = at::empty({cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
+  for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
+    const uint64_t idx = step_in_epoch * cfg.micro_bsz + j;
+    const uint64_t offset = sample_offset(cfg.magic_prime, cfg.ctx_len, cfg.epoch_samples, epoch,
+                                          idx, rank, cfg.devices);
+    data.read(offset, cfg.ctx_len + 1, batch[j].data_ptr<int64_t>());
+  }
+  return {batch.slice(1, 0, cfg.ctx_len), batch.slice(1, 1, cfg.ctx_len + 1)};
+}
+
+void save_weights(RWKV& model, const std::string& path) { write_pth(path, model->state_dict()); }
+
+}  // namespace
+
+StartPoint find_resume_point(const TrainConfig& cfg) {
+  std::vector<int64_t> found;  // -1 = rwkv-init.pth
+  for (const std::string& name : fs::list_directory(cfg.proj_dir)) {
+    if (name.rfind("rwkv-", 0) != 0 || name.size() < 10 || name.substr(name.size() - 4) != ".pth") continue;
+    const std::string mid = name.substr(5, name.size() - 9);
+    if (mid == "init") {
+      found.push_back(-1);
+    } else if (!mid.empty() && mid.find_first_not_of("0123456789") == std::string::npos && mid.size() < 12) {
+      found.push_back(std::stoll(mid));
+    }
+  }
+  std::sort(found.begin(), found.end());
+  if (found.empty())
+    throw ConfigError("key 'train_stage': no rwkv-init.pth or rwkv-<n>.pth in " + cfg.proj_dir +
+                      " to resume from (run rwkv7 prepare first)");
+  auto path_of = [&](int64_t n) {
+    return cfg.proj_dir + "/rwkv-" + (n < 0 ? std::string("init") : std::to_string(n)) + ".pth";
+  };
+  StartPoint sp;
+  for (size_t i = found.size(); i-- > 0;) {
+    const int64_t n = found[i];
+    try {
+      read_pth(path_of(n));  // readable?
+    } catch (const CheckpointError& e) {
+      sp.note += fmt::format("skipping unreadable {} ({}); ", path_of(n), e.what());
+      continue;
+    }
+    sp.load_path = path_of(n);
+    sp.epoch_begin = n + 1;
+    sp.warmup_steps = (n >= 0 && cfg.warmup_steps < 0) ? 10 : cfg.warmup_steps;
+    sp.note += "resuming from " + sp.load_path;
+    return sp;
+  }
+  throw CheckpointError("no readable checkpoint in " + cfg.proj_dir + ": " + sp.note);
+}
+
+std::string prepare_init(const TrainConfig& cfg) {
+  ensure_writable(cfg.proj_dir);
+  uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
+                                       : static_cast<uint64_t>(std::time(nullptr));
+  RWKV model(shape_of(cfg));
+  init_seed_weights(model, seed);
+  if (cfg.precision == "bf16") model->to(at::kBFloat16);
+  const std::string path = cfg.proj_dir + "/rwkv-init.pth";
+  save_weights(model, path);
+  std::printf("wrote %s (seed %llu, %s)\n", path.c_str(), static_cast<unsigned long long>(seed),
+              cfg.precision.c_str());
+  return path;
+}
+
+RunSummary train(const TrainConfig& cfg) {
+  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  const at::Device device = pick_device(cfg);
+  ensure_writable(cfg.proj_dir);
+  BinIdx data(cfg.data_file);
+  check_data(data, cfg);
+
+  // --- where to start ---
+  StartPoint start{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, ""};
+  if (cfg.train_stage >= 2) {
+    start = find_resume_point(cfg);
+  } else if (start.load_path.empty()) {
+    start.load_path = prepare_init(cfg);
+    start.note = "fresh init";
+  } else {
+    start.note = "loading " + start.load_path;
+  }
+  std::printf("%s\n", start.note.c_str());
+
+  RWKV model(shape_of(cfg));
+  model->load_state_dict(read_pth(start.load_path), start.load_path);
+  model->to(device, cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat);
+  model->gradient_checkpointing = cfg.grad_cp == 1;
+  model->train();
+  SeedOptimizer optimizer(model, {cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay});
+
+  const int64_t epoch_steps = cfg.epoch_steps();
+  const int64_t epoch_count = cfg.magic_prime / cfg.epoch_samples;
+  const int64_t tokens_per_step = cfg.ctx_len * cfg.real_bsz();
+  const ScheduleParams sched{cfg.lr_init, cfg.lr_final, start.warmup_steps, cfg.ctx_len,
+                             cfg.real_bsz(), epoch_steps, start.epoch_begin, cfg.my_exit_tokens};
+  const int64_t rank = 0;
+
+  RunLog log(cfg.proj_dir);
+  log.new_run(describe(cfg) + "start: " + start.note + "\n");
+  Progress progress(cfg.my_exit_tokens / tokens_per_step, 10);
+  RunSummary summary;
+  const std::string final_path = cfg.proj_dir + "/rwkv-final.pth";
+  double lr = 0;
+
+  for (int64_t epoch_in_run = 0;; ++epoch_in_run) {
+    const int64_t epoch = start.epoch_begin + epoch_in_run;
+    double loss_sum = 0;
+    int64_t loss_count = 0;
+    for (int64_t s = 0; s < epoch_steps; ++s) {
+      const double t0 = now_seconds();
+      const int64_t global_step = epoch_in_run * epoch_steps + s;
+      const int64_t real_step = global_step + start.epoch_begin * epoch_steps;
+
+      // schedule
+      const ScheduleAt at_step = lr_schedule(sched, global_step);
+      if (at_step.finished) {
+        save_weights(model, final_path);
+        progress.finish_line();
+        log.event("finished", "token budget reached; saved " + final_path);
+        summary.stop_reason = "token budget";
+        return summary;
+      }
+      lr = at_step.lr;
+      optimizer.set_lr(lr);
+
+      // batch, forward, loss, backward
+      auto [x, y] = make_batch(data, cfg, epoch, s, rank);
+      const at::Tensor logits = model->forward(x.to(device));
+      const at::Tensor loss = cross_entropy_l2wrap(logits, y.to(device));
+      loss.backward();
+      const double loss_value = loss.item<double>();
+
+      // clip, step (a non-finite loss or gradient skips the update)
+      const double grad_norm = optimizer.clip_gradients(cfg.grad_clip);
+      const bool skipped = !std::isfinite(loss_value) || !std::isfinite(grad_norm);
+      if (!skipped) optimizer.step();
+      optimizer.zero_grad();
+
+      // log
+      loss_sum += loss_value;
+      ++loss_count;
+      const double dt = now_seconds() - t0;
+      const StepMetrics m{real_step, epoch, loss_value, lr, grad_norm,
+                          (real_step + 1) * tokens_per_step, tokens_per_step / dt, dt * 1000, skipped};
+      log.step(m);
+      progress.update(m, global_step + 1);
+      ++summary.steps;
+      summary.last_loss = loss_value;
+
+      // save: the seed also writes rwkv-final.pth after the step that ends one pass of the data
+      if (real_step == cfg.magic_prime / cfg.real_bsz() - 1) save_weights(model, final_path);
+    }
+    // end of mini-epoch: save, log
+    if ((cfg.epoch_save > 0 && epoch_in_run % cfg.epoch_save == 0) || epoch_in_run == epoch_count - 1)
+      save_weights(model, fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch));
+    log.epoch(epoch, loss_sum / loss_count, lr, epoch_in_run);
+    summary.last_epoch = epoch;
+    if (cfg.epoch_limit > 0 && epoch_in_run + 1 >= cfg.epoch_limit) {
+      progress.finish_line();
+      summary.stop_reason = "epoch_limit";
+      return summary;
+    }
+  }
+}
+
+}  // namespace rwkv7
