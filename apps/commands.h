@@ -6,4 +6,5 @@ int logits(int argc, char** argv);
 int convert(int argc, char** argv);
 int prepare(int argc, char** argv);
 int train(int argc, char** argv);
+int bench(int argc, char** argv);
 }  // namespace rwkv7::cmd

@@ -68,3 +68,19 @@ def test_rwkv_package_matches_rwkv7_logits(app, tmp_path):
     expected = json.load(open(golden("tiny_rwkv7_834K/expected_logits_quote_in.json")))
     logits3, _ = rnn.forward(tokens[:3], None)
     assert (logits3 - torch.tensor(expected["last_logits"])).abs().max().item() <= 1e-4
+
+
+def test_torch_load_reads_rwkv_final_of_a_run(app, tmp_path):
+    """A short real run (token budget of 5 steps) ends in rwkv-final.pth that torch.load reads."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"proj_dir: {tmp_path}/run\ndata_file: {str(golden('data/lambada_bytes.bin'))[:-4]}\n"
+        "vocab_size: 256\nctx_len: 64\nn_layer: 2\nn_embd: 64\nmicro_bsz: 4\nlr_init: 6e-4\n"
+        "lr_final: 6e-5\nmy_exit_tokens: 1280\nmagic_prime: 26459\nepoch_samples: 160\n"
+        "random_seed: 1\ndevice: cpu\n")
+    run(app, "train", "--config", cfg)
+    final = torch.load(tmp_path / "run" / "rwkv-final.pth", weights_only=True)
+    init = torch.load(tmp_path / "run" / "rwkv-init.pth", weights_only=True)
+    assert list(final) == list(init)
+    assert final["emb.weight"].shape == (256, 64) and final["emb.weight"].dtype == torch.float32
+    assert not torch.equal(final["head.weight"], init["head.weight"])  # it trained
