@@ -1,0 +1,170 @@
+// The CUDA path, held against the CPU reference and the golden cases. Runs only where a CUDA
+// device is present; elsewhere every test reports SKIPPED (never passed).
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "golden.h"
+#include "rwkv7/checkpoint.h"
+#include "rwkv7/config.h"
+#include "rwkv7/trainer.h"
+#include "rwkv7/wkv7.h"
+
+namespace rwkv7 {
+namespace {
+
+using testing::golden;
+using testing::relative_error;
+
+#define REQUIRE_CUDA()                                                   \
+  if (!at::globalContext().hasCUDA()) GTEST_SKIP() << "no CUDA device"
+
+const char* kIn[] = {"r", "w", "k", "v", "a", "b"};
+const char* kGrad[] = {"dr", "dw", "dk", "dv", "da", "db"};
+
+// worst relative error of y and the six gradients on `device` in `dtype` against fp64 golden
+double golden_error(at::Device device, at::ScalarType dtype, std::string* where) {
+  std::map<std::string, std::map<std::string, at::Tensor>> cases;
+  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth")))
+    cases[name.substr(0, name.rfind('.'))][name.substr(name.rfind('.') + 1)] = t;
+  double worst = 0;
+  for (auto& [name, c] : cases) {
+    if (c["r"].size(1) % 16 != 0) continue;  // the CUDA kernel needs T % 16 == 0
+    std::vector<at::Tensor> in;
+    for (const char* n : kIn) in.push_back(c[n].to(device, dtype).detach().requires_grad_(true));
+    at::Tensor y = wkv7(in[0], in[1], in[2], in[3], in[4], in[5]);
+    (y.to(at::kDouble) * c["dy"].to(device)).sum().backward();
+    auto note = [&](double e, const std::string& what) {
+      if (e > worst) {
+        worst = e;
+        *where = name + " " + what;
+      }
+    };
+    note(relative_error(y.cpu(), c["y"]), "y");
+    for (int i = 0; i < 6; ++i) note(relative_error(in[i].grad().cpu(), c[kGrad[i]]), kGrad[i]);
+  }
+  return worst;
+}
+
+TEST(Cuda, Wkv7GoldenFloat32) {
+  REQUIRE_CUDA();
+  std::string where;
+  const double err = golden_error(at::Device(at::kCUDA, 0), at::kFloat, &where);
+  std::printf("[ cuda fp32 ] worst relative error %.3g (%s)\n", err, where.c_str());
+  EXPECT_LE(err, 1e-4) << where;
+}
+
+// bf16: no worse than the CPU kernel's bf16 (same inputs rounded the same way), with 2x room
+// for the different summation order. The seed kernel's own error is measured beside it by
+// tests/gpu/wkv7_vs_seed.py in the same device call.
+TEST(Cuda, Wkv7GoldenBFloat16) {
+  REQUIRE_CUDA();
+  std::string w_cuda, w_cpu;
+  const double cuda = golden_error(at::Device(at::kCUDA, 0), at::kBFloat16, &w_cuda);
+  const double cpu = golden_error(at::Device(at::kCPU), at::kBFloat16, &w_cpu);
+  std::printf("[ cuda bf16 ] worst relative error %.3g (%s); cpu bf16 %.3g\n", cuda, w_cuda.c_str(), cpu);
+  EXPECT_LE(cuda, 2 * cpu + 1e-3) << w_cuda;
+}
+
+TEST(Cuda, Wkv7MatchesCpuOnB16T512H12) {
+  REQUIRE_CUDA();
+  at::manual_seed(0);
+  const int64_t B = 16, T = 512, H = 12, N = 64;
+  auto o = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor kk = at::randn({B, T, H, N}, o);
+  kk = kk / kk.norm(2, -1, true);
+  std::vector<at::Tensor> in = {at::randn({B, T, H, N}, o), -0.6 - at::rand({B, T, H, N}, o) * 3,
+                                at::randn({B, T, H, N}, o) * 0.1, at::randn({B, T, H, N}, o), -kk,
+                                kk * at::rand({B, T, H, N}, o)};
+  const at::Tensor dy = at::randn({B, T, H, N}, o);
+  auto run = [&](at::Device d, std::vector<at::Tensor>* grads) {
+    std::vector<at::Tensor> x;
+    for (auto& t : in) x.push_back(t.to(d).requires_grad_(true));
+    at::Tensor y = wkv7(x[0], x[1], x[2], x[3], x[4], x[5]);
+    (y * dy.to(d)).sum().backward();
+    for (auto& t : x) grads->push_back(t.grad().cpu());
+    return y.cpu();
+  };
+  std::vector<at::Tensor> g_cpu, g_cuda;
+  const at::Tensor y_cpu = run(at::kCPU, &g_cpu), y_cuda = run(at::Device(at::kCUDA, 0), &g_cuda);
+  EXPECT_LE(relative_error(y_cuda, y_cpu), 1e-4);
+  for (int i = 0; i < 6; ++i) EXPECT_LE(relative_error(g_cuda[i], g_cpu[i]), 1e-3) << kGrad[i];
+}
+
+TEST(Cuda, Wkv7ArgumentErrors) {
+  REQUIRE_CUDA();
+  auto x = at::randn({1, 20, 1, 64}, at::Device(at::kCUDA, 0));
+  EXPECT_THROW(wkv7(x, x, x, x, x, x), c10::Error);  // T % 16 != 0
+  auto y = at::randn({1, 16, 1, 64}, at::Device(at::kCUDA, 0));
+  try {
+    wkv7(y, y, y.cpu(), y, y, y);
+    ADD_FAILURE() << "no error for a device mix";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'k'"), std::string::npos) << e.what();
+  }
+}
+
+std::vector<double> losses_of(const std::string& dir) {
+  std::vector<double> out;
+  std::ifstream f(dir + "/metrics.jsonl");
+  for (std::string line; std::getline(f, line);) {
+    const YAML::Node n = YAML::Load(line);
+    if (n["step"]) out.push_back(n["loss"].as<double>());
+  }
+  return out;
+}
+
+TrainConfig golden_on_cuda(const std::string& dir, const std::string& precision) {
+  return parse_train_config(
+      "proj_dir: " + dir + "\ndata_file: " + testing::golden_binidx("data/lambada_bytes") +
+          "\nvocab_size: 256\nctx_len: 64\nn_layer: 2\nn_embd: 128\nmicro_bsz: 4\nlr_init: 6e-4\n"
+          "lr_final: 6e-5\nwarmup_steps: 10\nweight_decay: 0.001\nmy_exit_tokens: 1693990\n"
+          "magic_prime: 26459\nepoch_save: 1\nepoch_samples: 160\nepoch_limit: 3\ndevice: cuda\n"
+          "precision: " + precision + "\nload_model: " + golden("train_byte_L2_D128/rwkv-init.pth") + "\n",
+      "test");
+}
+
+// fp32 on CUDA against the seed's fp32 CPU run. As on the CPU (test_train.cpp), the run is
+// chaotic at rounding level after ~30 steps, so the bound 1e-3 holds for the first 30 and the
+// rest is printed for the report.
+TEST(Cuda, GoldenByteRunFloat32) {
+  REQUIRE_CUDA();
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const YAML::Node ref = testing::load_json("train_byte_L2_D128/reference.json");
+  const std::string dir = testing::scratch_dir("cuda-fp32");
+  train(golden_on_cuda(dir, "fp32"));
+  const auto m = losses_of(dir);
+  ASSERT_EQ(m.size(), 120u);
+  double worst30 = 0, worst = 0;
+  for (size_t i = 0; i < 120; ++i) {
+    const double d = std::fabs(m[i] - ref["steps"][i]["loss"].as<double>());
+    worst = std::max(worst, d);
+    if (i < 30) worst30 = std::max(worst30, d);
+  }
+  std::printf("[ cuda fp32 run ] |loss - seed|: steps 0-29 %.3g, all 120 %.3g\n", worst30, worst);
+  EXPECT_LE(worst30, 1e-3);
+}
+
+// bf16 on CUDA: printed for the report; held to the CPU bf16 bound (test_train.cpp).
+TEST(Cuda, GoldenByteRunBFloat16) {
+  REQUIRE_CUDA();
+  const YAML::Node ref = testing::load_json("train_byte_L2_D128/reference.json");
+  const std::string dir = testing::scratch_dir("cuda-bf16");
+  train(golden_on_cuda(dir, "bf16"));
+  const auto m = losses_of(dir);
+  ASSERT_EQ(m.size(), 120u);
+  double worst40 = 0, worst = 0;
+  for (size_t i = 0; i < 120; ++i) {
+    const double d = std::fabs(m[i] - ref["steps"][i]["loss"].as<double>());
+    worst = std::max(worst, d);
+    if (i < 40) worst40 = std::max(worst40, d);
+  }
+  std::printf("[ cuda bf16 run ] |loss - seed|: steps 0-39 %.3g, all 120 %.3g\n", worst40, worst);
+  EXPECT_LE(worst40, 0.1);
+}
+
+}  // namespace
+}  // namespace rwkv7
