@@ -7,4 +7,5 @@ int convert(int argc, char** argv);
 int prepare(int argc, char** argv);
 int train(int argc, char** argv);
 int bench(int argc, char** argv);
+int tokenize(int argc, char** argv);
 }  // namespace rwkv7::cmd

@@ -107,6 +107,60 @@ int64_t BinIdx::max_token() const {
   return m;
 }
 
+BinIdxWriter::BinIdxWriter(const std::string& prefix) : prefix_(prefix) {
+  bin_ = std::fopen((prefix + ".bin.tmp").c_str(), "wb");
+  if (!bin_) throw DataError(prefix + ".bin: cannot open for writing");
+}
+
+BinIdxWriter::~BinIdxWriter() {
+  if (bin_) std::fclose(bin_);
+  if (!finished_) {
+    std::remove((prefix_ + ".bin.tmp").c_str());
+    std::remove((prefix_ + ".idx.tmp").c_str());
+  }
+}
+
+void BinIdxWriter::add_document(const std::vector<int64_t>& tokens) {
+  std::vector<uint16_t> buf(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] > 65535)
+      throw DataError(prefix_ + ".bin: token id " + std::to_string(tokens[i]) + " does not fit uint16");
+    buf[i] = static_cast<uint16_t>(tokens[i]);
+  }
+  if (std::fwrite(buf.data(), 2, buf.size(), bin_) != buf.size())
+    throw DataError(prefix_ + ".bin: write failed (disk full?)");
+  sizes_.push_back(static_cast<int32_t>(tokens.size()));
+  tokens_ += tokens.size();
+}
+
+void BinIdxWriter::finish() {
+  const uint64_t n = sizes_.size(), n_doc = n + 1, version = 1;
+  std::string idx("MMIDIDX\0\0", 9);
+  auto put = [&](const void* p, size_t k) { idx.append(static_cast<const char*>(p), k); };
+  put(&version, 8);
+  idx += static_cast<char>(8);  // dtype code 8: uint16
+  put(&n, 8);
+  put(&n_doc, 8);
+  put(sizes_.data(), 4 * n);
+  int64_t pointer = 0;
+  for (int32_t size : sizes_) {
+    put(&pointer, 8);
+    pointer += int64_t(size) * 2;
+  }
+  for (int64_t d = 0; d <= static_cast<int64_t>(n); ++d) put(&d, 8);
+  std::FILE* f = std::fopen((prefix_ + ".idx.tmp").c_str(), "wb");
+  bool ok = f && std::fwrite(idx.data(), 1, idx.size(), f) == idx.size() && std::fflush(f) == 0 &&
+            ::fsync(fileno(f)) == 0;
+  if (f) ok = (std::fclose(f) == 0) && ok;
+  ok = ok && std::fflush(bin_) == 0 && ::fsync(fileno(bin_)) == 0;
+  ok = (std::fclose(bin_) == 0) && ok;
+  bin_ = nullptr;
+  ok = ok && std::rename((prefix_ + ".bin.tmp").c_str(), (prefix_ + ".bin").c_str()) == 0 &&
+       std::rename((prefix_ + ".idx.tmp").c_str(), (prefix_ + ".idx").c_str()) == 0;
+  if (!ok) throw DataError(prefix_ + ".bin/.idx: write failed (disk full or not writable?)");
+  finished_ = true;
+}
+
 bool is_prime(uint64_t n) {
   if (n <= 1) return false;
   if (n <= 3) return true;

@@ -2,6 +2,7 @@
 // sampler, which visits every ctx_len slot of the data once per magic_prime samples.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,29 @@ class BinIdx {
   uint64_t num_tokens_ = 0;
   const uint8_t* bin_ = nullptr;
   size_t bin_bytes_ = 0;
+};
+
+// Writes <prefix>.bin / .idx (uint16 tokens, MMIDIDX version 1, one document per call) into
+// temporary files that finish() syncs and renames into place; destroyed unfinished, it leaves
+// nothing behind.
+class BinIdxWriter {
+ public:
+  explicit BinIdxWriter(const std::string& prefix);
+  ~BinIdxWriter();
+  BinIdxWriter(const BinIdxWriter&) = delete;
+  BinIdxWriter& operator=(const BinIdxWriter&) = delete;
+
+  void add_document(const std::vector<int64_t>& tokens);  // throws DataError for ids > 65535
+  void finish();
+  uint64_t num_tokens() const { return tokens_; }
+  uint64_t num_documents() const { return sizes_.size(); }
+
+ private:
+  std::string prefix_;
+  std::FILE* bin_ = nullptr;
+  std::vector<int32_t> sizes_;
+  uint64_t tokens_ = 0;
+  bool finished_ = false;
 };
 
 bool is_prime(uint64_t n);
