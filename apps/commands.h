@@ -8,4 +8,5 @@ int prepare(int argc, char** argv);
 int train(int argc, char** argv);
 int bench(int argc, char** argv);
 int tokenize(int argc, char** argv);
+int generate(int argc, char** argv);
 }  // namespace rwkv7::cmd

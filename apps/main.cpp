@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"prepare", rwkv7::cmd::prepare, "write rwkv-init.pth by the seed's init rules"},
     {"train", rwkv7::cmd::train, "train (or resume) as the seed's trainer does"},
     {"tokenize", rwkv7::cmd::tokenize, "jsonl text -> binidx tokens (bytes or the world tokenizer)"},
+    {"generate", rwkv7::cmd::generate, "write text from a prompt (RNN mode, streamed)"},
     {"bench", rwkv7::cmd::bench, "time training steps: tokens/s, forward/backward/optimizer, memory"},
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
     {"convert", rwkv7::cmd::convert, "rewrite a .pth as a plain dict (optionally another dtype)"},

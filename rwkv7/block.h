@@ -12,7 +12,8 @@ namespace rwkv7 {
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const ModelShape& shape, int64_t layer_id, const at::TensorOptions& options = {});
-  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first);
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
+                                            LayerState* state = nullptr);
 
   int64_t layer_id;
   LayerNorm ln1{nullptr}, ln2{nullptr}, ln0{nullptr};

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "rwkv7/time_mix.h"
+
 namespace rwkv7 {
 
 ChannelMixImpl::ChannelMixImpl(const ModelShape& s, int64_t layer, const at::TensorOptions& o) : layer_id(layer) {
@@ -11,8 +13,8 @@ ChannelMixImpl::ChannelMixImpl(const ModelShape& s, int64_t layer, const at::Ten
   value = register_module("value", Linear(F, C, o));
 }
 
-at::Tensor ChannelMixImpl::forward(const at::Tensor& x) {
-  const at::Tensor xx = at::constant_pad_nd(x, {0, 0, 1, -1}) - x;
+at::Tensor ChannelMixImpl::forward(const at::Tensor& x, LayerState* state) {
+  const at::Tensor xx = token_shift(x, state ? &state->ffn_x_prev : nullptr) - x;
   const at::Tensor k = at::relu(key(x + xx * x_k)).square();
   return value(k);
 }

@@ -4,6 +4,7 @@
 #include "rwkv7/layers.h"
 
 #include "rwkv7/model_config.h"
+#include "rwkv7/state.h"
 
 namespace rwkv7 {
 
@@ -11,7 +12,7 @@ class ChannelMixImpl : public torch::nn::Module {
  public:
   ChannelMixImpl(const ModelShape& shape, int64_t layer_id, const at::TensorOptions& options = {});
   // k = x + (shift(x) - x) * x_k ;  out = value(relu(key(k))^2)
-  at::Tensor forward(const at::Tensor& x);
+  at::Tensor forward(const at::Tensor& x, LayerState* state = nullptr);
 
   int64_t layer_id;
   at::Tensor x_k;  // [1, 1, C]

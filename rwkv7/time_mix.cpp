@@ -6,10 +6,12 @@
 
 namespace rwkv7 {
 
-namespace {
-// shift(x)[t] = x[t-1], shift(x)[0] = 0, over the time axis of [B, T, C].
-at::Tensor token_shift(const at::Tensor& x) { return at::constant_pad_nd(x, {0, 0, 1, -1}); }
-}  // namespace
+at::Tensor token_shift(const at::Tensor& x, at::Tensor* prev) {
+  if (!prev) return at::constant_pad_nd(x, {0, 0, 1, -1});
+  at::Tensor shifted = at::cat({prev->unsqueeze(1), x.slice(1, 0, x.size(1) - 1)}, 1);
+  *prev = x.select(1, x.size(1) - 1);
+  return shifted;
+}
 
 TimeMixImpl::TimeMixImpl(const ModelShape& s, int64_t layer, const at::TensorOptions& o)
     : layer_id(layer),
@@ -43,9 +45,10 @@ TimeMixImpl::TimeMixImpl(const ModelShape& s, int64_t layer, const at::TensorOpt
 }
 
 std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
-                                                       const at::Tensor& v_first_in) {
+                                                       const at::Tensor& v_first_in,
+                                                       LayerState* state) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
-  const at::Tensor xx = token_shift(x) - x;
+  const at::Tensor xx = token_shift(x, state ? &state->att_x_prev : nullptr) - x;
   const at::Tensor xr = x + xx * x_r, xw = x + xx * x_w, xk = x + xx * x_k;
   const at::Tensor xv = x + xx * x_v, xa = x + xx * x_a, xg = x + xx * x_g;
 
@@ -70,7 +73,8 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
 
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
   const at::Tensor a4 = heads(a);
-  at::Tensor y = wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
+  at::Tensor y = state ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
+                       : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
 
   y = ln_x(y.reshape({B * T, C})).view({B, T, C});
   // bonus: y += (sum_n r * k * r_k) v, per head

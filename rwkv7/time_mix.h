@@ -7,6 +7,7 @@
 
 #include "rwkv7/layers.h"
 #include "rwkv7/model_config.h"
+#include "rwkv7/state.h"
 
 namespace rwkv7 {
 
@@ -15,7 +16,9 @@ class TimeMixImpl : public torch::nn::Module {
   TimeMixImpl(const ModelShape& shape, int64_t layer_id, const at::TensorOptions& options = {});
 
   // x: [B, T, C]; v_first: the value of layer 0 (ignored and produced by layer 0).
-  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first);
+  // With a state, the sequence continues from it (and the state is updated): RNN mode.
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
+                                            LayerState* state = nullptr);
 
   int64_t layer_id, n_head, head_size;
   bool has_value_residual;  // v0/v1/v2 exist (layer 0 of inference checkpoints may lack them)
@@ -29,5 +32,9 @@ class TimeMixImpl : public torch::nn::Module {
   GroupNorm ln_x{nullptr};
 };
 TORCH_MODULE(TimeMix);
+
+// shift(x)[t] = x[t-1] over the time axis of [B, T, C]; x[-1] is 0, or *prev (then set to the
+// last row of x, for the next call).
+at::Tensor token_shift(const at::Tensor& x, at::Tensor* prev = nullptr);
 
 }  // namespace rwkv7

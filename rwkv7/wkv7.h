@@ -10,4 +10,9 @@ namespace rwkv7 {
 at::Tensor wkv7(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                 const at::Tensor& v, const at::Tensor& a, const at::Tensor& b);
 
+// The same recurrence continued from a state S ([B, H, N, N], fp32, updated in place), as
+// plain tensor ops one step at a time: for inference in RNN mode, on any device.
+at::Tensor wkv7_scan(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, at::Tensor& S);
+
 }  // namespace rwkv7

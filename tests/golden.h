@@ -4,6 +4,9 @@
 #include <ATen/ATen.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+#include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <string>
 
@@ -26,8 +29,23 @@ inline std::string golden_binidx(const std::string& relative) {
   return shared_path("golden/" + relative + ".bin").substr(0, shared_path("golden/" + relative + ".bin").size() - 4);
 }
 
-// JSON is YAML: yaml-cpp reads the golden .json files.
-inline YAML::Node load_json(const std::string& relative) { return YAML::LoadFile(golden(relative)); }
+// JSON is YAML: yaml-cpp reads the golden .json files. It does not join JSON's UTF-16
+// surrogate pairs (\ud83d\ude00), so those become YAML's \U0001f600 first.
+inline YAML::Node load_json(const std::string& relative) {
+  std::ifstream f(golden(relative));
+  std::string s((std::istreambuf_iterator<char>(f)), {}), out;
+  const std::regex pair(R"(\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2}))");
+  std::sregex_iterator it(s.begin(), s.end(), pair), end;
+  size_t last = 0;
+  for (; it != end; ++it) {
+    const unsigned hi = std::stoul((*it)[1].str(), nullptr, 16), lo = std::stoul((*it)[2].str(), nullptr, 16);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "\\U%08x", 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+    out += s.substr(last, it->position() - last) + buf;
+    last = it->position() + it->length();
+  }
+  return YAML::Load(out + s.substr(last));
+}
 
 // max |a - b| / max |b|, in float64
 inline double relative_error(const at::Tensor& a, const at::Tensor& b) {

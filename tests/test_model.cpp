@@ -154,3 +154,30 @@ TEST(Model, BFloat16ForwardIsCloseToFloat32) {
 
 }  // namespace
 }  // namespace rwkv7
+
+#include "rwkv7/inference.h"
+
+namespace rwkv7 {
+namespace {
+
+// RNN mode (state carried token to token) gives the parallel pass's logits.
+TEST(Inference, RnnModeEqualsParallelOver100Tokens) {
+  const StateDict dict = read_pth(golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth"));
+  RWKV model(shape_from_state_dict(dict));
+  model->load_state_dict(dict);
+  model->eval();
+  BinIdx data(golden_binidx("data/lambada_bytes"));
+  std::vector<int64_t> ids(100);
+  data.read(1000, 100, ids.data());
+  const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, -1});
+  at::NoGradGuard no_grad;
+  const at::Tensor parallel = model->forward(tokens)[0];
+  ModelState state = zero_state(model, 1);
+  // a prompt of 37 tokens in one pass, then one token at a time
+  std::vector<at::Tensor> rnn = {forward_with_state(model, tokens.slice(1, 0, 37), state)[0]};
+  for (int64_t t = 37; t < 100; ++t) rnn.push_back(forward_with_state(model, tokens.slice(1, t, t + 1), state)[0]);
+  EXPECT_LE(testing::max_abs_diff(at::cat(rnn, 0), parallel), 1e-4);
+}
+
+}  // namespace
+}  // namespace rwkv7

@@ -1,0 +1,114 @@
+// rwkv7 generate --model M.pth (--tokenizer bytes | --vocab V.txt) --prompt TEXT
+//                [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]
+// The prompt runs in one pass; then one token at a time with the state carried (constant cost
+// per token). Temperature 0 is greedy. Text streams to stdout as it is made.
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <random>
+
+#include "cli.h"
+#include "commands.h"
+#include "rwkv7/checkpoint.h"
+#include "rwkv7/inference.h"
+#include "rwkv7/jsonl.h"
+#include "rwkv7/model.h"
+#include "rwkv7/tokenizer.h"
+
+namespace rwkv7::cmd {
+
+namespace {
+
+// temperature 0: argmax; else sample from softmax(logits / T) cut to the top-p mass
+int64_t sample(const at::Tensor& logits, double temperature, double top_p, std::mt19937_64& rng) {
+  if (temperature <= 0) return logits.argmax().item<int64_t>();
+  const at::Tensor probs = at::softmax(logits.to(at::kDouble) / temperature, -1);
+  auto [sorted, order] = probs.sort(-1, /*descending=*/true);
+  const double* p = sorted.data_ptr<double>();
+  int64_t keep = 0;
+  double mass = 0;
+  while (keep < sorted.numel() && (keep == 0 || mass < top_p)) mass += p[keep++];
+  double u = std::uniform_real_distribution<double>(0.0, mass)(rng);
+  for (int64_t i = 0; i < keep; ++i) {
+    u -= p[i];
+    if (u <= 0) return order[i].item<int64_t>();
+  }
+  return order[keep - 1].item<int64_t>();
+}
+
+// How many leading bytes of s form whole UTF-8 characters (so a token that ends mid-character
+// waits for the next one).
+size_t complete_utf8_prefix(const std::string& s) {
+  size_t end = s.size();
+  for (size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+    const unsigned char c = s[s.size() - back];
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) end = s.size() - back;
+    break;
+  }
+  return end;
+}
+
+}  // namespace
+
+int generate(int argc, char** argv) {
+  const cli::Args args = cli::parse(
+      argc, argv, {"model", "tokenizer", "vocab", "prompt", "max-tokens", "temperature", "top-p", "seed"});
+  if (args.help) {
+    std::printf(
+        "usage: rwkv7 generate --model M.pth (--tokenizer bytes | --vocab V.txt) --prompt TEXT\n"
+        "                      [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]\n"
+        "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n");
+    return 0;
+  }
+  if (args.has("vocab") == args.has("tokenizer"))
+    throw cli::UsageError("give exactly one of --vocab V.txt or --tokenizer bytes");
+  auto number = [&](const char* name, const char* fallback) {
+    try {
+      return std::stod(args.get(name, fallback));
+    } catch (const std::exception&) {
+      throw cli::UsageError(std::string("--") + name + " must be a number");
+    }
+  };
+  const double temperature = number("temperature", "1.0"), top_p = number("top-p", "0.85");
+  const int64_t max_tokens = static_cast<int64_t>(number("max-tokens", "200"));
+  if (temperature < 0 || top_p <= 0 || top_p > 1 || max_tokens < 0)
+    throw cli::UsageError("need --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 0");
+  std::mt19937_64 rng(static_cast<uint64_t>(number("seed", "0")));
+
+  const auto tok = make_tokenizer(args.get("tokenizer", ""), args.get("vocab", ""));
+  const std::string path = args.require("model");
+  const StateDict dict = read_pth(path);
+  RWKV model(shape_from_state_dict(dict, path));
+  model->load_state_dict(dict, path);
+  model->eval();
+  const std::string prompt = args.require("prompt");
+  if (prompt.empty()) throw cli::UsageError("--prompt must not be empty");
+  if (!is_valid_utf8(prompt)) throw cli::UsageError("--prompt is not valid UTF-8");
+  const std::vector<int64_t> ids = tok->encode(prompt);
+  for (int64_t id : ids)
+    if (id >= model->shape.vocab_size)
+      throw cli::UsageError("the prompt has token id " + std::to_string(id) + " >= the model's vocabulary");
+
+  at::InferenceMode inference;
+  ModelState state = zero_state(model, 1);
+  at::Tensor logits = forward_with_state(model, at::tensor(ids, at::kLong).view({1, -1}), state)[0][-1];
+  std::fputs(prompt.c_str(), stdout);
+  std::string pending;
+  for (int64_t i = 0; i < max_tokens; ++i) {
+    const int64_t next = sample(logits.to(at::kFloat), temperature, top_p, rng);
+    if (next == 0) break;  // end of text
+    pending += tok->decode({next});
+    const size_t n = complete_utf8_prefix(pending);
+    std::fwrite(pending.data(), 1, n, stdout);
+    std::fflush(stdout);
+    pending.erase(0, n);
+    logits = forward_with_state(model, at::tensor({next}, at::kLong).view({1, 1}), state)[0][-1];
+  }
+  std::fwrite(pending.data(), 1, pending.size(), stdout);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace rwkv7::cmd
