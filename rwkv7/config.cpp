@@ -104,6 +104,9 @@ const std::vector<Key>& keys() {
       key("threads", &TrainConfig::threads, "CPU threads (0: LibTorch's default)"),
       key("epoch_limit", &TrainConfig::epoch_limit, "stop after this many mini-epochs of this run (0: no limit)"),
       key("devices", &TrainConfig::devices, "data-parallel processes (set by the launcher)"),
+      key("val_data_file", &TrainConfig::val_data_file, "binidx prefix of held-out data (empty: no validation)"),
+      key("val_every", &TrainConfig::val_every, "validate every this many steps (0: at each mini-epoch end)"),
+      key("val_samples", &TrainConfig::val_samples, "size of the fixed held-out set, in ctx_len windows"),
   };
   return k;
 }
@@ -159,6 +162,8 @@ void TrainConfig::validate() const {
            std::to_string(real_bsz()));
   need(threads >= 0, "threads", "must be >= 0");
   need(epoch_limit >= 0, "epoch_limit", "must be >= 0");
+  need(val_every >= 0, "val_every", "must be >= 0");
+  need(val_samples >= 1, "val_samples", "must be >= 1");
 }
 
 TrainConfig parse_train_config(const std::string& text, const std::string& source,

@@ -52,6 +52,9 @@ struct TrainConfig {
   int64_t threads = 0;              // CPU threads for LibTorch; 0: its default
   int64_t epoch_limit = 0;          // stop cleanly after this many mini-epochs of this run; 0: no limit
   int64_t devices = 1;              // world size (data-parallel processes); set by the launcher
+  std::string val_data_file;        // binidx prefix of held-out data; "" = no validation
+  int64_t val_every = 0;            // validate every this many steps (0: at each mini-epoch end)
+  int64_t val_samples = 64;         // the fixed held-out set: this many ctx_len windows
 
   int64_t real_bsz() const { return micro_bsz * devices; }
   int64_t epoch_steps() const { return epoch_samples / real_bsz(); }

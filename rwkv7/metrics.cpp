@@ -75,6 +75,12 @@ void RunLog::epoch(int64_t epoch, double mean_loss, double lr, int64_t epoch_in_
                                  std::exp(mean_loss), lr, python_datetime_now(), epoch_in_run));
 }
 
+void RunLog::validation(int64_t step, int64_t epoch, double val_loss) {
+  write_synced(metrics_, fmt::format("{{\"val_step\": {}, \"epoch\": {}, \"val_loss\": {}}}\n", step,
+                                     epoch, json_number(val_loss)));
+  write_synced(log_, fmt::format("validation step {} epoch {} loss {:.6f}\n", step, epoch, val_loss));
+}
+
 void RunLog::event(const std::string& kind, const std::string& detail) {
   std::string escaped;
   for (char c : detail) {

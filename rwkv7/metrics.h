@@ -35,6 +35,8 @@ class RunLog {
   void step(const StepMetrics& m);
   // `epoch mean_loss exp(mean_loss) lr datetime epoch_in_this_run` (6, 4 and 8 decimals)
   void epoch(int64_t epoch, double mean_loss, double lr, int64_t epoch_in_run);
+  // {"val_step": step, "epoch": e, "val_loss": x} and a train_log.txt line
+  void validation(int64_t step, int64_t epoch, double val_loss);
   // free-form lines (metrics.jsonl gets {"event": ...})
   void event(const std::string& kind, const std::string& detail);
 

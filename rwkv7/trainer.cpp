@@ -80,6 +80,32 @@ std::pair<at::Tensor, at::Tensor> make_batch(const BinIdx& data, const TrainConf
 
 void save_weights(RWKV& model, const std::string& path) { write_pth(path, model->state_dict()); }
 
+// A fixed held-out set: `count` windows of ctx_len + 1 tokens spread evenly over the data.
+at::Tensor validation_windows(const BinIdx& data, int64_t ctx_len, int64_t count) {
+  if (data.num_tokens() < static_cast<uint64_t>(ctx_len + 1))
+    throw ConfigError("key 'val_data_file': fewer tokens than ctx_len + 1");
+  at::Tensor w = at::empty({count, ctx_len + 1}, at::kLong);
+  const uint64_t span = data.num_tokens() - (ctx_len + 1);
+  for (int64_t j = 0; j < count; ++j)
+    data.read(span * j / count, ctx_len + 1, w[j].data_ptr<int64_t>());
+  return w;
+}
+
+// Mean cross-entropy over the held-out windows, in batches of micro_bsz, without gradients.
+double validation_loss(RWKV& model, const at::Tensor& windows, int64_t micro_bsz, at::Device device) {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (int64_t i = 0; i < windows.size(0); i += micro_bsz) {
+    const at::Tensor w = windows.slice(0, i, std::min(i + micro_bsz, windows.size(0))).to(device);
+    const int64_t T = w.size(1) - 1;
+    const at::Tensor logits = model->forward(w.slice(1, 0, T));
+    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
+                                  w.slice(1, 1, T + 1).reshape({-1}), {}, at::Reduction::Sum)
+               .item<double>();
+  }
+  return sum / (windows.size(0) * (windows.size(1) - 1));
+}
+
 }  // namespace
 
 StartPoint find_resume_point(const TrainConfig& cfg) {
@@ -138,6 +164,13 @@ RunSummary train(const TrainConfig& cfg) {
   ensure_writable(cfg.proj_dir);
   BinIdx data(cfg.data_file);
   check_data(data, cfg);
+  at::Tensor val_windows;
+  if (!cfg.val_data_file.empty()) {
+    BinIdx val(cfg.val_data_file);
+    if (val.max_token() >= cfg.vocab_size)
+      throw ConfigError("key 'val_data_file': has token ids >= vocab_size");
+    val_windows = validation_windows(val, cfg.ctx_len, cfg.val_samples);
+  }
 
   // --- where to start ---
   StartPoint start{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, ""};
@@ -219,7 +252,12 @@ RunSummary train(const TrainConfig& cfg) {
 
       // save: the seed also writes rwkv-final.pth after the step that ends one pass of the data
       if (real_step == cfg.magic_prime / cfg.real_bsz() - 1) save_weights(model, final_path);
+      if (val_windows.defined() && cfg.val_every > 0 && (global_step + 1) % cfg.val_every == 0)
+        log.validation(real_step, epoch, validation_loss(model, val_windows, cfg.micro_bsz, device));
     }
+    if (val_windows.defined() && cfg.val_every == 0)
+      log.validation(start.epoch_begin * epoch_steps + (epoch_in_run + 1) * epoch_steps - 1, epoch,
+                     validation_loss(model, val_windows, cfg.micro_bsz, device));
     // end of mini-epoch: save, log
     if ((cfg.epoch_save > 0 && epoch_in_run % cfg.epoch_save == 0) || epoch_in_run == epoch_count - 1)
       save_weights(model, fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch));

@@ -272,3 +272,45 @@ TEST(Train, BFloat16RunTracksTheSeedsFloat32Run) {
 
 }  // namespace
 }  // namespace rwkv7
+
+#include "rwkv7/data.h"
+#include "rwkv7/model.h"
+
+namespace rwkv7 {
+namespace {
+
+// Validation: the mean loss over a fixed held-out set, logged at each mini-epoch end; it leaves
+// training untouched, and equals the loss of the saved weights on those windows.
+TEST(Train, ValidationLossOnAFixedHeldOutSet) {
+  const YAML::Node ref = load_json("train_byte_L2_D128/reference.json");
+  const std::string dir = scratch_dir("validation");
+  const std::string val = golden_binidx("data/lambada_bytes");
+  train(byte_run(dir, golden("train_byte_L2_D128/rwkv-init.pth"),
+                 {"epoch_limit=1", "val_data_file=" + val, "val_samples=16"}));
+  const std::vector<Step> m = read_metrics(dir);
+  ASSERT_EQ(m.size(), 40u);
+  for (size_t i = 0; i < 30; ++i) EXPECT_NEAR(m[i].loss, ref["steps"][i]["loss"].as<double>(), 1e-5);
+  double logged = -1;
+  std::ifstream f(dir + "/metrics.jsonl");
+  for (std::string line; std::getline(f, line);) {
+    const YAML::Node n = YAML::Load(line);
+    if (n["val_loss"]) logged = n["val_loss"].as<double>();
+  }
+  // the same windows, evaluated independently from rwkv-0.pth
+  BinIdx data(val);
+  const uint64_t span = data.num_tokens() - 65;
+  RWKV model(seed_shape(2, 128, 256));
+  model->load_state_dict(read_pth(dir + "/rwkv-0.pth"));
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (int j = 0; j < 16; ++j) {
+    std::vector<int64_t> w(65);
+    data.read(span * j / 16, 65, w.data());
+    const at::Tensor t = at::tensor(w, at::kLong).view({1, -1});
+    sum += at::cross_entropy_loss(model->forward(t.slice(1, 0, 64))[0], t[0].slice(0, 1, 65)).item<double>();
+  }
+  EXPECT_NEAR(logged, sum / 16, 1e-5);
+}
+
+}  // namespace
+}  // namespace rwkv7
