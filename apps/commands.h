@@ -9,4 +9,5 @@ int train(int argc, char** argv);
 int bench(int argc, char** argv);
 int tokenize(int argc, char** argv);
 int generate(int argc, char** argv);
+int plot(int argc, char** argv);
 }  // namespace rwkv7::cmd

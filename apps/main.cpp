@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"train", rwkv7::cmd::train, "train (or resume) as the seed's trainer does"},
     {"tokenize", rwkv7::cmd::tokenize, "jsonl text -> binidx tokens (bytes or the world tokenizer)"},
     {"generate", rwkv7::cmd::generate, "write text from a prompt (RNN mode, streamed)"},
+    {"plot", rwkv7::cmd::plot, "draw loss, lr and tokens/s of a run into a PNG (gnuplot)"},
     {"bench", rwkv7::cmd::bench, "time training steps: tokens/s, forward/backward/optimizer, memory"},
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
     {"convert", rwkv7::cmd::convert, "rewrite a .pth as a plain dict (optionally another dtype)"},
