@@ -103,6 +103,8 @@ const std::vector<Key>& keys() {
       key("epoch_samples", &TrainConfig::epoch_samples, "samples per mini-epoch (the seed: 40320)"),
       key("threads", &TrainConfig::threads, "CPU threads (0: LibTorch's default)"),
       key("epoch_limit", &TrainConfig::epoch_limit, "stop after this many mini-epochs of this run (0: no limit)"),
+      key("exact_resume", &TrainConfig::exact_resume, "1: resume from rwkv-<n>.state.pth (optimizer, position) when present; 0: weights only, as the seed"),
+      key("max_bad_steps", &TrainConfig::max_bad_steps, "stop after this many steps in a row whose loss or gradient is not finite"),
       key("devices", &TrainConfig::devices, "data-parallel processes (set by the launcher)"),
       key("val_data_file", &TrainConfig::val_data_file, "binidx prefix of held-out data (empty: no validation)"),
       key("val_every", &TrainConfig::val_every, "validate every this many steps (0: at each mini-epoch end)"),
@@ -163,6 +165,8 @@ void TrainConfig::validate() const {
   need(threads >= 0, "threads", "must be >= 0");
   need(epoch_limit >= 0, "epoch_limit", "must be >= 0");
   need(val_every >= 0, "val_every", "must be >= 0");
+  need(exact_resume == 0 || exact_resume == 1, "exact_resume", "must be 0 or 1");
+  need(max_bad_steps >= 1, "max_bad_steps", "must be >= 1");
   need(val_samples >= 1, "val_samples", "must be >= 1");
 }
 

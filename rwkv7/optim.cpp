@@ -4,6 +4,7 @@
 #include <torch/optim/adamw.h>
 
 #include <cmath>
+#include <set>
 
 #include "rwkv7/param_groups.h"
 
@@ -96,11 +97,14 @@ StateDict SeedOptimizer::state() const {
 
 void SeedOptimizer::load_state(const StateDict& state) {
   auto& st = adam_->state();
+  std::set<std::string> names;
+  for (const auto& kv : state) names.insert(kv.first);
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < masters_.size(); ++i) {
     const std::string& n = names_[i];
     if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       masters_[i].copy_(find_tensor(state, "master." + n));
+    if (!names.count("exp_avg." + n)) continue;  // never stepped (e.g. layer 0's unused v0/v1/v2)
     auto s = std::make_unique<torch::optim::AdamWParamState>();
     s->exp_avg(find_tensor(state, "exp_avg." + n).to(masters_[i].options()).clone());
     s->exp_avg_sq(find_tensor(state, "exp_avg_sq." + n).to(masters_[i].options()).clone());

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +21,7 @@
 #include "rwkv7/model.h"
 #include "rwkv7/optim.h"
 #include "rwkv7/schedule.h"
+#include "rwkv7/train_state.h"
 
 namespace rwkv7 {
 
@@ -158,6 +161,41 @@ std::string prepare_init(const TrainConfig& cfg) {
   return path;
 }
 
+namespace {
+
+// SIGINT / SIGTERM ask the loop to save and stop after the step in flight; a second one ends
+// the process at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal) std::_Exit(128 + sig);
+  g_stop_signal = sig;
+}
+
+struct SignalScope {
+  struct sigaction old_int {}, old_term {};
+  SignalScope() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+bool all_finite(RWKV& model) {
+  at::NoGradGuard no_grad;
+  for (const auto& p : model->parameters())
+    if (!at::isfinite(p).all().item<bool>()) return false;
+  return true;
+}
+
+}  // namespace
+
 RunSummary train(const TrainConfig& cfg) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   const at::Device device = pick_device(cfg);
@@ -171,8 +209,9 @@ RunSummary train(const TrainConfig& cfg) {
       throw ConfigError("key 'val_data_file': has token ids >= vocab_size");
     val_windows = validation_windows(val, cfg.ctx_len, cfg.val_samples);
   }
+  const int64_t epoch_steps = cfg.epoch_steps();
 
-  // --- where to start ---
+  // --- where to start: fresh, a given checkpoint, or resume (exactly, with a state file) ---
   StartPoint start{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, ""};
   if (cfg.train_stage >= 2) {
     start = find_resume_point(cfg);
@@ -182,6 +221,23 @@ RunSummary train(const TrainConfig& cfg) {
   } else {
     start.note = "loading " + start.load_path;
   }
+  RunPosition pos{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, epoch_steps};
+  StateDict saved_state;
+  const std::string state_path = state_path_for(start.load_path);
+  if (cfg.train_stage >= 2 && cfg.exact_resume == 1 && fs::is_regular_file(state_path)) {
+    try {
+      saved_state = read_pth(state_path);
+      pos = decode_position(saved_state, state_path);
+      if (pos.epoch_steps != epoch_steps)
+        throw CheckpointError(state_path + ": made with another epoch_samples / micro_bsz");
+      start.note += fmt::format(" with its training state (exact resume at mini-epoch {}, step {})",
+                                pos.epoch_begin + pos.epoch_in_run, pos.step_in_epoch);
+    } catch (const CheckpointError& e) {
+      saved_state.clear();
+      pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, epoch_steps};
+      start.note += fmt::format(" (weights only: {})", e.what());
+    }
+  }
   std::printf("%s\n", start.note.c_str());
 
   RWKV model(shape_of(cfg));
@@ -190,12 +246,12 @@ RunSummary train(const TrainConfig& cfg) {
   model->gradient_checkpointing = cfg.grad_cp == 1;
   model->train();
   SeedOptimizer optimizer(model, {cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay});
+  if (!saved_state.empty()) optimizer.load_state(saved_state);
 
-  const int64_t epoch_steps = cfg.epoch_steps();
   const int64_t epoch_count = cfg.magic_prime / cfg.epoch_samples;
   const int64_t tokens_per_step = cfg.ctx_len * cfg.real_bsz();
-  const ScheduleParams sched{cfg.lr_init, cfg.lr_final, start.warmup_steps, cfg.ctx_len,
-                             cfg.real_bsz(), epoch_steps, start.epoch_begin, cfg.my_exit_tokens};
+  const ScheduleParams sched{cfg.lr_init, cfg.lr_final, pos.warmup_steps, cfg.ctx_len,
+                             cfg.real_bsz(), epoch_steps, pos.epoch_begin, cfg.my_exit_tokens};
   const int64_t rank = 0;
 
   RunLog log(cfg.proj_dir);
@@ -203,21 +259,35 @@ RunSummary train(const TrainConfig& cfg) {
   Progress progress(cfg.my_exit_tokens / tokens_per_step, 10);
   RunSummary summary;
   const std::string final_path = cfg.proj_dir + "/rwkv-final.pth";
+  SignalScope signals;
   double lr = 0;
+  int64_t bad_in_a_row = 0;
 
-  for (int64_t epoch_in_run = 0;; ++epoch_in_run) {
-    const int64_t epoch = start.epoch_begin + epoch_in_run;
-    double loss_sum = 0;
-    int64_t loss_count = 0;
-    for (int64_t s = 0; s < epoch_steps; ++s) {
+  // Weights, and beside them where the run stands (for an exact resume). Never writes weights
+  // that are not finite over a good checkpoint.
+  auto save = [&](const std::string& path, bool with_state) {
+    if (!all_finite(model))
+      throw std::runtime_error("the weights are no longer finite; not saving " + path);
+    save_weights(model, path);
+    if (with_state) {
+      StateDict st = encode_position(pos);
+      for (auto& kv : optimizer.state()) st.push_back(std::move(kv));
+      write_pth(state_path_for(path), st);
+    }
+  };
+
+  for (int64_t epochs_this_call = 0;; ++epochs_this_call) {
+    const int64_t epoch = pos.epoch_begin + pos.epoch_in_run;
+    for (; pos.step_in_epoch < epoch_steps; ++pos.step_in_epoch) {
       const double t0 = now_seconds();
-      const int64_t global_step = epoch_in_run * epoch_steps + s;
-      const int64_t real_step = global_step + start.epoch_begin * epoch_steps;
+      const int64_t s = pos.step_in_epoch;
+      const int64_t global_step = pos.epoch_in_run * epoch_steps + s;
+      const int64_t real_step = global_step + pos.epoch_begin * epoch_steps;
 
       // schedule
       const ScheduleAt at_step = lr_schedule(sched, global_step);
       if (at_step.finished) {
-        save_weights(model, final_path);
+        save(final_path, false);
         progress.finish_line();
         log.event("finished", "token budget reached; saved " + final_path);
         summary.stop_reason = "token budget";
@@ -233,15 +303,18 @@ RunSummary train(const TrainConfig& cfg) {
       loss.backward();
       const double loss_value = loss.item<double>();
 
-      // clip, step (a non-finite loss or gradient skips the update)
+      // clip, step: a non-finite loss or gradient skips the update
       const double grad_norm = optimizer.clip_gradients(cfg.grad_clip);
       const bool skipped = !std::isfinite(loss_value) || !std::isfinite(grad_norm);
       if (!skipped) optimizer.step();
       optimizer.zero_grad();
+      bad_in_a_row = skipped ? bad_in_a_row + 1 : 0;
 
       // log
-      loss_sum += loss_value;
-      ++loss_count;
+      if (!skipped) {
+        pos.epoch_loss_sum += loss_value;
+        ++pos.epoch_loss_count;
+      }
       const double dt = now_seconds() - t0;
       const StepMetrics m{real_step, epoch, loss_value, lr, grad_norm,
                           (real_step + 1) * tokens_per_step, tokens_per_step / dt, dt * 1000, skipped};
@@ -249,21 +322,47 @@ RunSummary train(const TrainConfig& cfg) {
       progress.update(m, global_step + 1);
       ++summary.steps;
       summary.last_loss = loss_value;
+      if (skipped) {
+        progress.finish_line();
+        std::fprintf(stderr, "warning: step %lld: loss %g, gradient norm %g: update skipped (%lld in a row)\n",
+                     static_cast<long long>(real_step), loss_value, grad_norm, static_cast<long long>(bad_in_a_row));
+        if (bad_in_a_row >= cfg.max_bad_steps) {
+          log.event("stopped", fmt::format("{} steps in a row with a non-finite loss or gradient", bad_in_a_row));
+          throw std::runtime_error(fmt::format(
+              "{} steps in a row had a non-finite loss or gradient (max_bad_steps); stopped without "
+              "saving; the checkpoints in {} are untouched", bad_in_a_row, cfg.proj_dir));
+        }
+      }
 
       // save: the seed also writes rwkv-final.pth after the step that ends one pass of the data
-      if (real_step == cfg.magic_prime / cfg.real_bsz() - 1) save_weights(model, final_path);
+      if (real_step == cfg.magic_prime / cfg.real_bsz() - 1) save(final_path, false);
       if (val_windows.defined() && cfg.val_every > 0 && (global_step + 1) % cfg.val_every == 0)
         log.validation(real_step, epoch, validation_loss(model, val_windows, cfg.micro_bsz, device));
+
+      if (g_stop_signal) {  // SIGINT / SIGTERM: a resumable checkpoint, then a clean stop
+        ++pos.step_in_epoch;
+        const std::string path = fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch);
+        save(path, true);
+        progress.finish_line();
+        const char* name = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+        log.event("interrupted", fmt::format("{}: saved {} and its training state (resume with train_stage 3)", name, path));
+        std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
+        summary.stop_reason = std::string("interrupted by ") + name;
+        return summary;
+      }
     }
-    if (val_windows.defined() && cfg.val_every == 0)
-      log.validation(start.epoch_begin * epoch_steps + (epoch_in_run + 1) * epoch_steps - 1, epoch,
-                     validation_loss(model, val_windows, cfg.micro_bsz, device));
     // end of mini-epoch: save, log
+    const double mean_loss = pos.epoch_loss_count ? pos.epoch_loss_sum / pos.epoch_loss_count : NAN;
+    const int64_t epoch_in_run = pos.epoch_in_run;
+    pos = RunPosition{pos.epoch_begin, pos.warmup_steps, epoch_in_run + 1, 0, 0.0, 0, epoch_steps};
     if ((cfg.epoch_save > 0 && epoch_in_run % cfg.epoch_save == 0) || epoch_in_run == epoch_count - 1)
-      save_weights(model, fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch));
-    log.epoch(epoch, loss_sum / loss_count, lr, epoch_in_run);
+      save(fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch), true);
+    log.epoch(epoch, mean_loss, lr, epoch_in_run);
+    if (val_windows.defined() && cfg.val_every == 0)
+      log.validation(pos.epoch_begin * epoch_steps + (epoch_in_run + 1) * epoch_steps - 1, epoch,
+                     validation_loss(model, val_windows, cfg.micro_bsz, device));
     summary.last_epoch = epoch;
-    if (cfg.epoch_limit > 0 && epoch_in_run + 1 >= cfg.epoch_limit) {
+    if (cfg.epoch_limit > 0 && epochs_this_call + 1 >= cfg.epoch_limit) {
       progress.finish_line();
       summary.stop_reason = "epoch_limit";
       return summary;

@@ -16,6 +16,7 @@
 #include "golden.h"
 #include "rwkv7/checkpoint.h"
 #include "rwkv7/config.h"
+#include "rwkv7/fs.h"
 #include "rwkv7/schedule.h"
 #include "rwkv7/trainer.h"
 
@@ -36,7 +37,8 @@ std::vector<Step> read_metrics(const std::string& proj_dir) {
   std::ifstream f(proj_dir + "/metrics.jsonl");
   for (std::string line; std::getline(f, line);) {
     const YAML::Node n = YAML::Load(line);
-    if (n["step"]) out.push_back({n["loss"].as<double>(), n["lr"].as<double>(), n["grad_norm"].as<double>()});
+    auto num = [&](const char* k) { return n[k].IsNull() ? NAN : n[k].as<double>(); };  // null: not finite
+    if (n["step"]) out.push_back({num("loss"), num("lr"), num("grad_norm")});
   }
   return out;
 }
@@ -178,7 +180,8 @@ TEST(Train, ResumeAfterMiniEpoch) {
   const YAML::Node ref = load_json("train_byte_L2_D128/reference.json");
   const std::string dir = scratch_dir("resume");
   train(byte_run(dir, golden("train_byte_L2_D128/rwkv-init.pth"), {"epoch_limit=1"}));
-  const TrainConfig again = byte_run(dir, "", {"train_stage=3", "warmup_steps=-1", "epoch_limit=1"});
+  const TrainConfig again =
+      byte_run(dir, "", {"train_stage=3", "warmup_steps=-1", "epoch_limit=1", "exact_resume=0"});
   const StartPoint sp = find_resume_point(again);
   EXPECT_EQ(sp.load_path, dir + "/rwkv-0.pth");
   EXPECT_EQ(sp.epoch_begin, 1);
@@ -310,6 +313,53 @@ TEST(Train, ValidationLossOnAFixedHeldOutSet) {
     sum += at::cross_entropy_loss(model->forward(t.slice(1, 0, 64))[0], t[0].slice(0, 1, 65)).item<double>();
   }
   EXPECT_NEAR(logged, sum / 16, 1e-5);
+}
+
+}  // namespace
+}  // namespace rwkv7
+
+namespace rwkv7 {
+namespace {
+
+// Beyond the seed: with the training state saved beside each checkpoint, a run stopped after
+// mini-epoch 0 and resumed goes on exactly as the run that never stopped.
+TEST(Train, ExactResumeContinuesAsIfNeverStopped) {
+  const std::string init = golden("train_byte_L2_D128/rwkv-init.pth");
+  const std::string whole = scratch_dir("exact-whole"), parts = scratch_dir("exact-parts");
+  train(byte_run(whole, init, {"epoch_limit=2"}));
+  train(byte_run(parts, init, {"epoch_limit=1"}));
+  EXPECT_NO_THROW(read_pth(parts + "/rwkv-0.state.pth"));
+  train(byte_run(parts, "", {"train_stage=3", "epoch_limit=1"}));
+  const std::vector<Step> a = read_metrics(whole), b = read_metrics(parts);
+  ASSERT_EQ(a.size(), 80u);
+  ASSERT_EQ(b.size(), 80u);
+  for (size_t i = 0; i < 80; ++i) {
+    EXPECT_NEAR(b[i].loss, a[i].loss, 1e-6) << "step " << i;
+    EXPECT_EQ(b[i].lr, a[i].lr) << "step " << i;
+  }
+  const at::Tensor wa = find_tensor(read_pth(whole + "/rwkv-1.pth"), "head.weight");
+  const at::Tensor wb = find_tensor(read_pth(parts + "/rwkv-1.pth"), "head.weight");
+  EXPECT_LE(testing::max_abs_diff(wa, wb), 1e-6);
+}
+
+// A checkpoint whose weights are not finite: every step is skipped with a warning, and after
+// max_bad_steps the run stops with an error, writing no checkpoint.
+TEST(Train, NonFiniteStepsAreSkippedThenTheRunStops) {
+  const std::string dir = scratch_dir("nan");
+  StateDict d = read_pth(golden("train_byte_L2_D128/rwkv-init.pth"));
+  for (auto& [name, t] : d)
+    if (name == "blocks.0.ln1.weight") t = at::full_like(t, NAN);
+  write_pth(dir + "/nan-init.pth", d);
+  try {
+    train(byte_run(dir + "/run", dir + "/nan-init.pth", {"max_bad_steps=3"}));
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 steps in a row"), std::string::npos) << e.what();
+  }
+  const std::vector<Step> m = read_metrics(dir + "/run");
+  EXPECT_EQ(m.size(), 3u);
+  for (const auto& name : fs::list_directory(dir + "/run"))
+    EXPECT_EQ(name.find("rwkv-"), std::string::npos) << name;
 }
 
 }  // namespace
