@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <sstream>
 
 #include "rwkv7/fs.h"
 #include "rwkv7/pickle.h"
@@ -29,8 +30,7 @@ void flatten(const PickleRef& dict, const std::string& prefix, StateDict& out, i
   }
 }
 
-StateDict read_zip(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
+StateDict read_zip(caffe2::serialize::PyTorchStreamReader& reader) {
   if (!reader.hasRecord("data.pkl"))
     throw std::runtime_error("no data.pkl record (not a torch.save file)");
   const size_t pkl_size = reader.getRecordSize("data.pkl");
@@ -60,16 +60,27 @@ StateDict read_zip(const std::string& path) {
 
 }  // namespace
 
-StateDict read_pth(const std::string& path) {
-  if (!fs::is_regular_file(path))
-    throw CheckpointError(path + ": no such file");
+template <typename Source>
+StateDict read_source(const std::string& name, Source source) {
   try {
-    return read_zip(path);
+    caffe2::serialize::PyTorchStreamReader reader(source);
+    return read_zip(reader);
   } catch (const c10::Error& e) {
-    throw CheckpointError(path + ": not a readable torch.save zip (" + e.what_without_backtrace() + ")");
+    std::string why = e.what_without_backtrace();
+    throw CheckpointError(name + ": not a readable torch.save zip (" + why.substr(0, why.find('\n')) + ")");
   } catch (const std::exception& e) {
-    throw CheckpointError(path + ": " + e.what());
+    throw CheckpointError(name + ": " + e.what());
   }
+}
+
+StateDict read_pth(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw CheckpointError(path + ": no such file");
+  return read_source(path, path);
+}
+
+StateDict read_pth_bytes(const std::string& bytes, const std::string& name) {
+  std::istringstream in(bytes);
+  return read_source<std::istream*>(name, &in);
 }
 
 void write_pth(const std::string& path, const StateDict& tensors) {

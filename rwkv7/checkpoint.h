@@ -25,6 +25,9 @@ class CheckpointError : public std::runtime_error {
 // Throws CheckpointError "<path>: <fault>" for a missing, malformed or truncated file.
 StateDict read_pth(const std::string& path);
 
+// The same from the bytes of a .pth (for tests and the fuzzer); `name` goes into messages.
+StateDict read_pth_bytes(const std::string& bytes, const std::string& name);
+
 // Writes atomically: a temporary file beside `path`, fsync, rename. Tensors go to the CPU,
 // contiguous, with their dtypes.
 void write_pth(const std::string& path, const StateDict& tensors);

@@ -170,15 +170,25 @@ void TrainConfig::validate() const {
   need(val_samples >= 1, "val_samples", "must be >= 1");
 }
 
+namespace {
+TrainConfig parse_yaml_config(const std::string& text, const std::string& source,
+                              const std::vector<std::string>& overrides);
+}  // namespace
+
 TrainConfig parse_train_config(const std::string& text, const std::string& source,
                                const std::vector<std::string>& overrides) {
-  TrainConfig c;
-  YAML::Node root;
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
+    return parse_yaml_config(text, source, overrides);
+  } catch (const YAML::Exception& e) {  // any YAML fault: syntax, a key that is not a string, ...
     throw ConfigError(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+}
+
+namespace {
+TrainConfig parse_yaml_config(const std::string& text, const std::string& source,
+                              const std::vector<std::string>& overrides) {
+  TrainConfig c;
+  const YAML::Node root = YAML::Load(text);
   if (root && !root.IsNull()) {
     if (!root.IsMap()) throw ConfigError(source + ": expected a mapping of key: value");
     for (const auto& kv : root) {
@@ -206,6 +216,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   c.validate();
   return c;
 }
+}  // namespace
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream f(path);
