@@ -105,7 +105,9 @@ const std::vector<Key>& keys() {
       key("epoch_limit", &TrainConfig::epoch_limit, "stop after this many mini-epochs of this run (0: no limit)"),
       key("exact_resume", &TrainConfig::exact_resume, "1: resume from rwkv-<n>.state.pth (optimizer, position) when present; 0: weights only, as the seed"),
       key("max_bad_steps", &TrainConfig::max_bad_steps, "stop after this many steps in a row whose loss or gradient is not finite"),
-      key("devices", &TrainConfig::devices, "data-parallel processes (set by the launcher)"),
+      key("devices", &TrainConfig::devices, "data-parallel processes (taken from WORLD_SIZE when set)"),
+      key("zero_stage", &TrainConfig::zero_stage, "1: shard the optimizer state across processes (ZeRO stage 1)"),
+      key("dist_timeout", &TrainConfig::dist_timeout, "seconds a collective waits for the other processes before failing"),
       key("val_data_file", &TrainConfig::val_data_file, "binidx prefix of held-out data (empty: no validation)"),
       key("val_every", &TrainConfig::val_every, "validate every this many steps (0: at each mini-epoch end)"),
       key("val_samples", &TrainConfig::val_samples, "size of the fixed held-out set, in ctx_len windows"),
@@ -159,6 +161,8 @@ void TrainConfig::validate() const {
   need(device == "cpu" || device == "cuda" || device == "auto", "device", "must be cpu, cuda or auto");
   need(epoch_samples > 0, "epoch_samples", "must be > 0");
   need(devices >= 1, "devices", "must be >= 1");
+  need(zero_stage == 0 || zero_stage == 1, "zero_stage", "must be 0 or 1");
+  need(dist_timeout >= 1, "dist_timeout", "must be >= 1 (seconds)");
   need(epoch_samples % real_bsz() == 0, "epoch_samples",
        std::to_string(epoch_samples) + " is not a multiple of micro_bsz x devices = " +
            std::to_string(real_bsz()));

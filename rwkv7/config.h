@@ -53,7 +53,9 @@ struct TrainConfig {
   int64_t epoch_limit = 0;          // stop cleanly after this many mini-epochs of this run; 0: no limit
   int64_t exact_resume = 1;         // 1: resume from rwkv-<n>.state.pth when present; 0: as the seed
   int64_t max_bad_steps = 20;       // stop after this many steps in a row with a non-finite loss/gradient
-  int64_t devices = 1;              // world size (data-parallel processes); set by the launcher
+  int64_t devices = 1;              // world size (data-parallel processes); set from WORLD_SIZE
+  int64_t zero_stage = 0;           // 1: shard the optimizer state across ranks (ZeRO stage 1)
+  int64_t dist_timeout = 120;       // seconds a collective may wait for the other ranks
   std::string val_data_file;        // binidx prefix of held-out data; "" = no validation
   int64_t val_every = 0;            // validate every this many steps (0: at each mini-epoch end)
   int64_t val_samples = 64;         // the fixed held-out set: this many ctx_len windows

@@ -97,6 +97,7 @@ Progress::Progress(int64_t total_steps, int64_t every)
       started_(now_seconds()) {}
 
 void Progress::update(const StepMetrics& m, int64_t done) {
+  if (total_ < 0) return;  // not this rank's to show
   const double elapsed = now_seconds() - started_;
   const double left = done > 0 && total_ > 0 ? elapsed / done * std::max<int64_t>(0, total_ - m.step - 1) : 0;
   const int h = static_cast<int>(left / 3600), mi = static_cast<int>(std::fmod(left, 3600) / 60),
@@ -117,7 +118,7 @@ void Progress::update(const StepMetrics& m, int64_t done) {
 }
 
 void Progress::finish_line() {
-  if (tty_) std::printf("\n");
+  if (tty_ && total_ >= 0) std::printf("\n");
 }
 
 }  // namespace rwkv7

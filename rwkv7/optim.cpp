@@ -10,18 +10,26 @@
 
 namespace rwkv7 {
 
-SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s) : model_(model) {
+SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s, std::vector<bool> owned)
+    : model_(model), owned_(std::move(owned)) {
   // Groups in the seed's order: lr x1 (no decay), lr x2 (att.w0), decay.
   std::vector<std::vector<at::Tensor>> groups(3);
-  for (const auto& p : model->named_parameters()) {
+  const auto named = model->named_parameters();
+  if (owned_.empty()) owned_.assign(named.size(), true);
+  for (size_t k = 0; k < named.size(); ++k) {
+    const auto& p = named[k];
+    names_.push_back(p.key());
+    params_.push_back(p.value());
+    if (!owned_[k]) {
+      masters_.push_back(at::Tensor());
+      continue;
+    }
     const ParamGroupRule rule = seed_param_group(p.key(), p.value(), s.weight_decay);
     const int g = rule.lr_scale == 2.0 ? 1 : rule.weight_decay > 0 ? 2 : 0;
     at::Tensor master = p.value();
     if (master.scalar_type() != at::kFloat) {
       master = p.value().detach().to(at::kFloat).clone().set_requires_grad(true);
     }
-    names_.push_back(p.key());
-    params_.push_back(p.value());
     masters_.push_back(master);
     groups[g].push_back(master);
   }
@@ -46,22 +54,23 @@ void SeedOptimizer::set_lr(double lr) {
     static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * lr_scale_[g]);
 }
 
-double SeedOptimizer::clip_gradients(double max_norm) {
+double SeedOptimizer::clip_gradients(double max_norm,
+                                     const std::function<double(double)>& global_sum_of_squares) {
   std::vector<at::Tensor> norms;
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (!owned_[i]) continue;
     const at::Tensor& g = params_[i].grad();
-    if (!g.defined()) continue;
-    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+    if (g.defined() && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       masters_[i].mutable_grad() = g.to(at::kFloat);
-    norms.push_back(masters_[i].grad().norm(2).to(at::kFloat));
+    if (masters_[i].grad().defined()) norms.push_back(masters_[i].grad().norm(2).to(at::kFloat));
   }
-  if (norms.empty()) return 0.0;
-  const double norm = at::stack(norms).norm(2).item<double>();
+  double norm = norms.empty() ? 0.0 : at::stack(norms).norm(2).item<double>();
+  if (global_sum_of_squares) norm = std::sqrt(global_sum_of_squares(norm * norm));
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0 && std::isfinite(norm)) {
     at::NoGradGuard no_grad;
     for (auto& m : masters_)
-      if (m.grad().defined()) m.grad().mul_(coef);
+      if (m.defined() && m.grad().defined()) m.grad().mul_(coef);
   }
   return norm;
 }
@@ -70,19 +79,21 @@ void SeedOptimizer::step() {
   adam_->step();
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i)
-    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+    if (owned_[i] && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       params_[i].copy_(masters_[i]);
 }
 
 void SeedOptimizer::zero_grad() {
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
-  for (auto& m : masters_) m.mutable_grad() = at::Tensor();
+  for (auto& m : masters_)
+    if (m.defined()) m.mutable_grad() = at::Tensor();
 }
 
 StateDict SeedOptimizer::state() const {
   StateDict out;
   const auto& st = adam_->state();
   for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!owned_[i]) continue;
     auto it = st.find(masters_[i].unsafeGetTensorImpl());
     if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       out.emplace_back("master." + names_[i], masters_[i].detach());
@@ -101,6 +112,7 @@ void SeedOptimizer::load_state(const StateDict& state) {
   for (const auto& kv : state) names.insert(kv.first);
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!owned_[i]) continue;
     const std::string& n = names_[i];
     if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       masters_[i].copy_(find_tensor(state, "master." + n));

@@ -8,6 +8,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +28,9 @@ struct OptimizerSettings {
 
 class SeedOptimizer {
  public:
-  SeedOptimizer(RWKV& model, const OptimizerSettings& settings);
+  // owned: which parameters (in named_parameters order) this process updates; empty = all.
+  // With optimizer sharding (ZeRO stage 1) each rank owns some; only those get state.
+  SeedOptimizer(RWKV& model, const OptimizerSettings& settings, std::vector<bool> owned = {});
   ~SeedOptimizer();
 
   // Every group's lr = lr * its scale (x2 for att.w0).
@@ -35,7 +38,10 @@ class SeedOptimizer {
   // Copies the model's gradients into the fp32 master gradients, returns their global L2
   // norm before clipping, and scales them so the norm is at most `max_norm` (as
   // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6) when below 1).
-  double clip_gradients(double max_norm);
+  // `global_sum_of_squares` turns this process's sum of squared gradients into the sum over
+  // all shards (sharded optimizer); by default it is the identity.
+  double clip_gradients(double max_norm,
+                        const std::function<double(double)>& global_sum_of_squares = nullptr);
   // One Adam step on the master weights; then the model's weights are set from them.
   void step();
   void zero_grad();
@@ -44,11 +50,16 @@ class SeedOptimizer {
   StateDict state() const;
   void load_state(const StateDict& state);
 
+  size_t size() const { return params_.size(); }
+  bool owns(size_t k) const { return owned_[k]; }
+  at::Tensor& master(size_t k) { return masters_[k]; }  // fp32; undefined if not owned
+
  private:
   RWKV model_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;   // the model's
   std::vector<at::Tensor> masters_;  // fp32; the same tensors as params_ when the model is fp32
+  std::vector<bool> owned_;
   std::unique_ptr<torch::optim::AdamW> adam_;
   std::vector<double> lr_scale_;     // per group
 };

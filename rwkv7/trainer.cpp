@@ -14,6 +14,7 @@
 
 #include "rwkv7/checkpoint.h"
 #include "rwkv7/data.h"
+#include "rwkv7/distributed.h"
 #include "rwkv7/fs.h"
 #include "rwkv7/init.h"
 #include "rwkv7/loss.h"
@@ -187,6 +188,21 @@ struct SignalScope {
   }
 };
 
+// rwkv-<n>.state.pth -> rwkv-<n>.state.rank<r>-of-<w>.pth (one shard per rank under ZeRO-1)
+std::string sharded_state_path(const std::string& state_path, const DistEnv& env) {
+  return state_path.substr(0, state_path.size() - 4) + fmt::format(".rank{}-of-{}.pth", env.rank, env.world);
+}
+
+// The run log on rank 0; nothing elsewhere.
+struct NullableLog {
+  RunLog* log;
+  void new_run(const std::string& s) { if (log) log->new_run(s); }
+  void step(const StepMetrics& m) { if (log) log->step(m); }
+  void epoch(int64_t e, double l, double lr, int64_t r) { if (log) log->epoch(e, l, lr, r); }
+  void validation(int64_t s, int64_t e, double v) { if (log) log->validation(s, e, v); }
+  void event(const std::string& k, const std::string& d) { if (log) log->event(k, d); }
+};
+
 bool all_finite(RWKV& model) {
   at::NoGradGuard no_grad;
   for (const auto& p : model->parameters())
@@ -196,10 +212,22 @@ bool all_finite(RWKV& model) {
 
 }  // namespace
 
-RunSummary train(const TrainConfig& cfg) {
+RunSummary train(const TrainConfig& config) {
+  // Data parallelism: torchrun-style environment; rank 0 alone writes logs and checkpoints.
+  const DistEnv env = dist_env_from_environment();
+  TrainConfig cfg = config;
+  if (env.enabled()) {
+    if (cfg.devices != 1 && cfg.devices != env.world)
+      throw ConfigError(fmt::format("key 'devices': {} but WORLD_SIZE is {}", cfg.devices, env.world));
+    cfg.devices = env.world;
+    cfg.validate();
+  }
+  const bool rank0 = env.rank == 0;
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   const at::Device device = pick_device(cfg);
   ensure_writable(cfg.proj_dir);
+  std::unique_ptr<Communicator> comm;
+  if (env.enabled()) comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout));
   BinIdx data(cfg.data_file);
   check_data(data, cfg);
   at::Tensor val_windows;
@@ -216,7 +244,8 @@ RunSummary train(const TrainConfig& cfg) {
   if (cfg.train_stage >= 2) {
     start = find_resume_point(cfg);
   } else if (start.load_path.empty()) {
-    start.load_path = prepare_init(cfg);
+    start.load_path = cfg.proj_dir + "/rwkv-init.pth";
+    if (rank0) prepare_init(cfg);
     start.note = "fresh init";
   } else {
     start.note = "loading " + start.load_path;
@@ -238,25 +267,47 @@ RunSummary train(const TrainConfig& cfg) {
       start.note += fmt::format(" (weights only: {})", e.what());
     }
   }
-  std::printf("%s\n", start.note.c_str());
+  if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
+  if (rank0) std::printf("%s\n", start.note.c_str());
 
   RWKV model(shape_of(cfg));
   model->load_state_dict(read_pth(start.load_path), start.load_path);
   model->to(device, cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat);
   model->gradient_checkpointing = cfg.grad_cp == 1;
   model->train();
-  SeedOptimizer optimizer(model, {cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay});
+  const bool sharded = comm && cfg.zero_stage == 1;
+  std::vector<bool> owned;
+  if (comm) {
+    for (auto& p : model->parameters()) comm->broadcast(p, 0);  // every rank starts from rank 0's
+    if (sharded) owned = comm->shard_parameters(model);
+    else comm->attach_gradient_buckets(model);
+  }
+  SeedOptimizer optimizer(model, {cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay}, owned);
+  if (sharded && !saved_state.empty()) {  // each rank's shard of the state is its own file
+    const std::string shard = sharded_state_path(state_path, env);
+    saved_state = fs::is_regular_file(shard) ? read_pth(shard) : StateDict{};
+    if (saved_state.empty()) throw CheckpointError(shard + ": missing (the run was sharded across " + std::to_string(env.world) + " ranks)");
+  }
   if (!saved_state.empty()) optimizer.load_state(saved_state);
+  auto master = [&](size_t k) -> at::Tensor& { return optimizer.master(k); };
+  std::function<double(double)> global_sum_of_squares;
+  if (sharded)
+    global_sum_of_squares = [&](double local) {
+      at::Tensor t = at::tensor(local, at::kDouble);
+      comm->allreduce_sum(t);
+      return t.item<double>();
+    };
 
   const int64_t epoch_count = cfg.magic_prime / cfg.epoch_samples;
   const int64_t tokens_per_step = cfg.ctx_len * cfg.real_bsz();
   const ScheduleParams sched{cfg.lr_init, cfg.lr_final, pos.warmup_steps, cfg.ctx_len,
                              cfg.real_bsz(), epoch_steps, pos.epoch_begin, cfg.my_exit_tokens};
-  const int64_t rank = 0;
+  const int64_t rank = env.rank;
 
-  RunLog log(cfg.proj_dir);
+  std::unique_ptr<RunLog> log_file = rank0 ? std::make_unique<RunLog>(cfg.proj_dir) : nullptr;
+  NullableLog log{log_file.get()};
   log.new_run(describe(cfg) + "start: " + start.note + "\n");
-  Progress progress(cfg.my_exit_tokens / tokens_per_step, 10);
+  Progress progress(rank0 ? cfg.my_exit_tokens / tokens_per_step : -1, 10);
   RunSummary summary;
   const std::string final_path = cfg.proj_dir + "/rwkv-final.pth";
   SignalScope signals;
@@ -268,11 +319,11 @@ RunSummary train(const TrainConfig& cfg) {
   auto save = [&](const std::string& path, bool with_state) {
     if (!all_finite(model))
       throw std::runtime_error("the weights are no longer finite; not saving " + path);
-    save_weights(model, path);
-    if (with_state) {
+    if (rank0) save_weights(model, path);
+    if (with_state && (rank0 || sharded)) {
       StateDict st = encode_position(pos);
       for (auto& kv : optimizer.state()) st.push_back(std::move(kv));
-      write_pth(state_path_for(path), st);
+      write_pth(sharded ? sharded_state_path(state_path_for(path), env) : state_path_for(path), st);
     }
   };
 
@@ -301,12 +352,22 @@ RunSummary train(const TrainConfig& cfg) {
       const at::Tensor logits = model->forward(x.to(device));
       const at::Tensor loss = cross_entropy_l2wrap(logits, y.to(device));
       loss.backward();
-      const double loss_value = loss.item<double>();
+      double loss_value = loss.item<double>();
+      bool stop_requested = g_stop_signal != 0;
+      if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
+        if (sharded) comm->reduce_scatter_gradients(master);
+        else comm->finish_gradients();
+        at::Tensor shared = at::tensor({loss_value, stop_requested ? 1.0 : 0.0}, at::kDouble);
+        comm->allreduce_sum(shared);
+        loss_value = shared[0].item<double>() / env.world;
+        stop_requested = shared[1].item<double>() > 0;
+      }
 
       // clip, step: a non-finite loss or gradient skips the update
-      const double grad_norm = optimizer.clip_gradients(cfg.grad_clip);
+      const double grad_norm = optimizer.clip_gradients(cfg.grad_clip, global_sum_of_squares);
       const bool skipped = !std::isfinite(loss_value) || !std::isfinite(grad_norm);
       if (!skipped) optimizer.step();
+      if (!skipped && sharded) comm->allgather_parameters(master);
       optimizer.zero_grad();
       bad_in_a_row = skipped ? bad_in_a_row + 1 : 0;
 
@@ -324,7 +385,7 @@ RunSummary train(const TrainConfig& cfg) {
       summary.last_loss = loss_value;
       if (skipped) {
         progress.finish_line();
-        std::fprintf(stderr, "warning: step %lld: loss %g, gradient norm %g: update skipped (%lld in a row)\n",
+        if (rank0) std::fprintf(stderr, "warning: step %lld: loss %g, gradient norm %g: update skipped (%lld in a row)\n",
                      static_cast<long long>(real_step), loss_value, grad_norm, static_cast<long long>(bad_in_a_row));
         if (bad_in_a_row >= cfg.max_bad_steps) {
           log.event("stopped", fmt::format("{} steps in a row with a non-finite loss or gradient", bad_in_a_row));
@@ -339,14 +400,14 @@ RunSummary train(const TrainConfig& cfg) {
       if (val_windows.defined() && cfg.val_every > 0 && (global_step + 1) % cfg.val_every == 0)
         log.validation(real_step, epoch, validation_loss(model, val_windows, cfg.micro_bsz, device));
 
-      if (g_stop_signal) {  // SIGINT / SIGTERM: a resumable checkpoint, then a clean stop
+      if (stop_requested) {  // SIGINT / SIGTERM: a resumable checkpoint, then a clean stop
         ++pos.step_in_epoch;
         const std::string path = fmt::format("{}/rwkv-{}.pth", cfg.proj_dir, epoch);
         save(path, true);
         progress.finish_line();
-        const char* name = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+        const char* name = g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
         log.event("interrupted", fmt::format("{}: saved {} and its training state (resume with train_stage 3)", name, path));
-        std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
+        if (rank0) std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
         summary.stop_reason = std::string("interrupted by ") + name;
         return summary;
       }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 
-PKGS="cmake ninja-build g++ libyaml-cpp-dev libfmt-dev libgtest-dev python3-venv python3-pip gnuplot-nox fortunes"
+PKGS="cmake ninja-build g++ libyaml-cpp-dev libfmt-dev libgtest-dev libgloo-dev python3-venv python3-pip gnuplot-nox fortunes"
 if ! dpkg -s $PKGS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq

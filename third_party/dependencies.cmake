@@ -53,3 +53,11 @@ endif()
 add_library(rwkv7_fmt INTERFACE)
 target_include_directories(rwkv7_fmt BEFORE INTERFACE "${RWKV7_FMT_FIRST}")
 target_link_libraries(rwkv7_fmt INTERFACE fmt::fmt)
+
+# Gloo's headers (Debian: libgloo-dev). LibTorch's wheel has Gloo compiled in but ships no gloo/
+# headers, which c10d's ProcessGroupGloo.hpp includes. Without them the trainer builds without
+# data parallelism.
+find_path(RWKV7_GLOO_INCLUDE gloo/algorithm.h)
+if(NOT RWKV7_GLOO_INCLUDE)
+  message(WARNING "gloo/algorithm.h not found (apt-get install libgloo-dev): building without data-parallel training")
+endif()
