@@ -5,6 +5,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#ifdef RWKV7_HAS_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -56,7 +59,7 @@ DistEnv dist_env_from_environment() {
 #ifdef RWKV7_HAS_GLOO
 struct Communicator::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::Backend> pg;  // Gloo on CPUs, NCCL on GPUs
   std::vector<at::Tensor> params;
   std::vector<int64_t> offset;       // of each parameter in its bucket
   std::vector<int64_t> bucket_of;
@@ -86,7 +89,7 @@ struct Communicator::Impl {
   }
 };
 
-Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout)
+Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda)
     : impl_(std::make_unique<Impl>()), env_(env) {
   impl_->rank = env.rank;
   impl_->timeout_s = timeout.count();
@@ -98,10 +101,22 @@ Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout)
   so.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-    auto opts = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
-                                                           static_cast<int>(env.world), opts);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    if (cuda) {
+#ifdef RWKV7_HAS_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = ms;
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, static_cast<int>(env.rank),
+                                                             static_cast<int>(env.world), opts);
+#else
+      throw std::runtime_error("this build has no NCCL (LibTorch without CUDA, or no nccl.h)");
+#endif
+    } else {
+      auto opts = c10d::ProcessGroupGloo::Options::create(ms);
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
+                                                             static_cast<int>(env.world), opts);
+    }
   } catch (const c10::Error& e) {
     std::string detail = e.what_without_backtrace();
     throw std::runtime_error("rank " + std::to_string(env.rank) + " could not meet the other " +
@@ -248,7 +263,7 @@ void Communicator::allgather_parameters(const std::function<at::Tensor&(size_t)>
 #else  // built without Gloo's headers: a clear error when several processes are asked for
 
 struct Communicator::Impl {};
-Communicator::Communicator(const DistEnv& env, std::chrono::seconds) : env_(env) {
+Communicator::Communicator(const DistEnv& env, std::chrono::seconds, bool) : env_(env) {
   throw std::runtime_error("this build has no data-parallel support (it was built without libgloo-dev)");
 }
 Communicator::~Communicator() = default;

@@ -29,7 +29,8 @@ class Communicator {
  public:
   // Rendezvous with the other ranks (every collective and the rendezvous time out after
   // `timeout`, so a dead rank ends the others with an error instead of a hang).
-  Communicator(const DistEnv& env, std::chrono::seconds timeout);
+  // cuda: NCCL (tensors on this process's GPU, cuda:LOCAL_RANK); else Gloo (CPU tensors).
+  Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda = false);
   ~Communicator();
 
   int64_t rank() const { return env_.rank; }

@@ -33,12 +33,14 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-at::Device pick_device(const TrainConfig& cfg) {
+// cuda:LOCAL_RANK (one GPU per process) or the CPU
+at::Device pick_device(const TrainConfig& cfg, int64_t local_rank) {
   const bool have_cuda = at::globalContext().hasCUDA();
   if (cfg.device == "cuda" && !have_cuda)
     throw ConfigError("key 'device': cuda was asked for, but no CUDA device is available");
-  return (cfg.device == "cuda" || (cfg.device == "auto" && have_cuda)) ? at::Device(at::kCUDA, 0)
-                                                                         : at::Device(at::kCPU);
+  return (cfg.device == "cuda" || (cfg.device == "auto" && have_cuda))
+             ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank))
+             : at::Device(at::kCPU);
 }
 
 ModelShape shape_of(const TrainConfig& cfg) {
@@ -224,10 +226,11 @@ RunSummary train(const TrainConfig& config) {
   }
   const bool rank0 = env.rank == 0;
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
-  const at::Device device = pick_device(cfg);
+  const at::Device device = pick_device(cfg, env.local_rank);
   ensure_writable(cfg.proj_dir);
   std::unique_ptr<Communicator> comm;
-  if (env.enabled()) comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout));
+  if (env.enabled())
+    comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
   BinIdx data(cfg.data_file);
   check_data(data, cfg);
   at::Tensor val_windows;

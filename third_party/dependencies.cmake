@@ -61,3 +61,6 @@ find_path(RWKV7_GLOO_INCLUDE gloo/algorithm.h)
 if(NOT RWKV7_GLOO_INCLUDE)
   message(WARNING "gloo/algorithm.h not found (apt-get install libgloo-dev): building without data-parallel training")
 endif()
+
+# NCCL's header (the CUDA toolkit's, or NVIDIA's nvidia-nccl wheel) for ProcessGroupNCCL on GPUs.
+find_path(RWKV7_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
