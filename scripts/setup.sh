@@ -19,13 +19,8 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv --system-site-packages .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 
-# LibTorch's CMake package insists on a CUDA toolkit (the wheel is built with CUDA), even for
-# a CPU build. Without one, take NVIDIA's own pip wheels of the matching toolkit.
-if ! nvcc --version >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check "cuda-toolkit[nvcc,cudart,cccl,crt,nvrtc]==13.0.2"
-  CUDA_ROOT=$(.venv/bin/python -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))')
-  export PATH="$CUDA_ROOT/bin:$PATH" CUDAToolkit_ROOT="$CUDA_ROOT" CUDACXX="$CUDA_ROOT/bin/nvcc"
-elif ! nvcc --version >/dev/null 2>&1; then
+# With a CUDA toolkit (nvcc that runs) the CUDA op is built too; without one, everything else.
+if ! nvcc --version >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export PATH="/usr/local/cuda/bin:$PATH"
 fi
 

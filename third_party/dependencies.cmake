@@ -19,7 +19,24 @@ endif()
 if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
   set(ENV{TORCH_CUDA_ARCH_LIST} "9.0")
 endif()
-find_package(Torch REQUIRED)
+if(CMAKE_CUDA_COMPILER OR NOT RWKV7_TORCH_PREFIX)
+  find_package(Torch REQUIRED)
+else()
+  # No CUDA toolkit here, but the wheel's LibTorch is built with CUDA, and its CMake package then
+  # insists on finding one. Take its CPU libraries by hand instead: everything but the CUDA op
+  # builds and runs.
+  get_filename_component(RWKV7_TORCH_ROOT "${RWKV7_TORCH_PREFIX}/../.." ABSOLUTE)
+  execute_process(COMMAND ${RWKV7_PYTHON} -c "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"
+                  OUTPUT_VARIABLE RWKV7_TORCH_ABI OUTPUT_STRIP_TRAILING_WHITESPACE)
+  add_library(rwkv7_torch_cpu INTERFACE)
+  target_include_directories(rwkv7_torch_cpu SYSTEM INTERFACE
+    "${RWKV7_TORCH_ROOT}/include" "${RWKV7_TORCH_ROOT}/include/torch/csrc/api/include")
+  target_link_libraries(rwkv7_torch_cpu INTERFACE
+    "${RWKV7_TORCH_ROOT}/lib/libtorch.so" "${RWKV7_TORCH_ROOT}/lib/libtorch_cpu.so" "${RWKV7_TORCH_ROOT}/lib/libc10.so")
+  target_compile_definitions(rwkv7_torch_cpu INTERFACE _GLIBCXX_USE_CXX11_ABI=${RWKV7_TORCH_ABI})
+  set(TORCH_LIBRARIES rwkv7_torch_cpu)
+  message(STATUS "rwkv7: no CUDA toolkit; using LibTorch's CPU libraries from ${RWKV7_TORCH_ROOT}")
+endif()
 find_package(yaml-cpp REQUIRED)
 find_package(fmt REQUIRED)
 if(RWKV7_BUILD_TESTS)
