@@ -33,7 +33,8 @@ else()
     "${RWKV7_TORCH_ROOT}/include" "${RWKV7_TORCH_ROOT}/include/torch/csrc/api/include")
   target_link_libraries(rwkv7_torch_cpu INTERFACE
     "${RWKV7_TORCH_ROOT}/lib/libtorch.so" "${RWKV7_TORCH_ROOT}/lib/libtorch_cpu.so" "${RWKV7_TORCH_ROOT}/lib/libc10.so")
-  target_compile_definitions(rwkv7_torch_cpu INTERFACE _GLIBCXX_USE_CXX11_ABI=${RWKV7_TORCH_ABI})
+  target_compile_definitions(rwkv7_torch_cpu INTERFACE _GLIBCXX_USE_CXX11_ABI=${RWKV7_TORCH_ABI}
+    USE_DISTRIBUTED USE_C10D_GLOO USE_RPC USE_TENSORPIPE)  # as LibTorch's package defines them
   set(TORCH_LIBRARIES rwkv7_torch_cpu)
   message(STATUS "rwkv7: no CUDA toolkit; using LibTorch's CPU libraries from ${RWKV7_TORCH_ROOT}")
 endif()
