@@ -80,6 +80,10 @@ const std::vector<Key>& keys() {
       key("n_embd", &TrainConfig::n_embd, "model width C"),
       key("head_size", &TrainConfig::head_size, "WKV head size N (H = C / N heads)"),
       key("dim_att", &TrainConfig::dim_att, "attention width; 0 means n_embd (RWKV-7 needs them equal)"),
+      key("d_decay_lora", &TrainConfig::d_decay_lora, "LoRA width of the decay w (0: max(32, round(2.5 sqrt(C)/32)*32))"),
+      key("d_aaa_lora", &TrainConfig::d_aaa_lora, "LoRA width of the in-context rate a (0: the seed's formula, 2.5)"),
+      key("d_mv_lora", &TrainConfig::d_mv_lora, "LoRA width of the value residual v (0: the seed's formula, 1.7)"),
+      key("d_gate_lora", &TrainConfig::d_gate_lora, "LoRA width of the gate g (0: the seed's formula, 5)"),
       key("micro_bsz", &TrainConfig::micro_bsz, "samples per step per process"),
       key("lr_init", &TrainConfig::lr_init, "learning rate after warmup"),
       key("lr_final", &TrainConfig::lr_final, "learning rate at the token budget (cosine decay)"),
@@ -141,6 +145,9 @@ void TrainConfig::validate() const {
   need(n_embd % head_size == 0, "n_embd",
        std::to_string(n_embd) + " is not a multiple of head_size " + std::to_string(head_size));
   need(dim_att == 0 || dim_att == n_embd, "dim_att", "RWKV-7 needs dim_att == n_embd (or 0)");
+  for (const auto& [v, k] : {std::pair<int64_t, const char*>{d_decay_lora, "d_decay_lora"}, {d_aaa_lora, "d_aaa_lora"},
+                              {d_mv_lora, "d_mv_lora"}, {d_gate_lora, "d_gate_lora"}})
+    need(v >= 0, k, "must be >= 0 (0: the seed's formula)");
   need(micro_bsz > 0, "micro_bsz", "must be > 0, got " + std::to_string(micro_bsz));
   need(lr_init > 0, "lr_init", "must be > 0, got " + show(lr_init));
   need(lr_final > 0, "lr_final", "must be > 0, got " + show(lr_final));

@@ -26,6 +26,8 @@ struct TrainConfig {
   int64_t n_embd = 512;
   int64_t head_size = 64;
   int64_t dim_att = 0;              // 0: n_embd (RWKV-7 needs dim_att == n_embd)
+  // LoRA widths of a new model (0: the seed's formula); a loaded checkpoint's own widths win
+  int64_t d_decay_lora = 0, d_aaa_lora = 0, d_mv_lora = 0, d_gate_lora = 0;
   int64_t micro_bsz = 12;
   double lr_init = 6e-4;
   double lr_final = 1e-5;

@@ -44,7 +44,25 @@ at::Device pick_device(const TrainConfig& cfg, int64_t local_rank) {
 }
 
 ModelShape shape_of(const TrainConfig& cfg) {
-  return seed_shape(cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.head_size);
+  ModelShape s = seed_shape(cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.head_size);
+  if (cfg.d_decay_lora) s.d_decay = cfg.d_decay_lora;
+  if (cfg.d_aaa_lora) s.d_aaa = cfg.d_aaa_lora;
+  if (cfg.d_mv_lora) s.d_mv = cfg.d_mv_lora;
+  if (cfg.d_gate_lora) s.d_gate = cfg.d_gate_lora;
+  return s;
+}
+
+// The model a checkpoint holds, checked against the config's sizes; its LoRA and FFN widths
+// (released models differ from the seed's formula) are taken as they are.
+ModelShape shape_for_checkpoint(const TrainConfig& cfg, const StateDict& dict, const std::string& path) {
+  const ModelShape want = shape_of(cfg), got = shape_from_state_dict(dict, path);
+  if (got.n_layer != want.n_layer || got.n_embd != want.n_embd || got.vocab_size != want.vocab_size ||
+      got.head_size != want.head_size)
+    throw CheckpointError(fmt::format(
+        "{} does not fit the model: it is L{} D{} V{} head {}, the config says L{} D{} V{} head {}", path,
+        got.n_layer, got.n_embd, got.vocab_size, got.head_size, want.n_layer, want.n_embd, want.vocab_size,
+        want.head_size));
+  return got;
 }
 
 // proj_dir must exist and take files.
@@ -273,8 +291,9 @@ RunSummary train(const TrainConfig& config) {
   if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
   if (rank0) std::printf("%s\n", start.note.c_str());
 
-  RWKV model(shape_of(cfg));
-  model->load_state_dict(read_pth(start.load_path), start.load_path);
+  const StateDict start_weights = read_pth(start.load_path);
+  RWKV model(shape_for_checkpoint(cfg, start_weights, start.load_path));
+  model->load_state_dict(start_weights, start.load_path);
   model->to(device, cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat);
   model->gradient_checkpointing = cfg.grad_cp == 1;
   model->train();

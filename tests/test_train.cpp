@@ -364,3 +364,29 @@ TEST(Train, NonFiniteStepsAreSkippedThenTheRunStops) {
 
 }  // namespace
 }  // namespace rwkv7
+
+namespace rwkv7 {
+namespace {
+
+// A released-style checkpoint (the tiny model: no layer-0 v0/v1/v2) trains with its own widths;
+// a fresh model takes LoRA widths from the config.
+TEST(Train, CheckpointWidthsAndConfiguredLoraWidths) {
+  const std::string dir = scratch_dir("widths");
+  const std::string data = golden_binidx("data/lambada_bytes");
+  const std::string base = "data_file: " + data + "\nvocab_size: 256\nctx_len: 64\nn_layer: 12\nn_embd: 64\n"
+                           "micro_bsz: 4\nmy_exit_tokens: 1693990\nmagic_prime: 26459\nepoch_samples: 8\n"
+                           "epoch_limit: 1\nepoch_save: 1\ndevice: cpu\n";
+  train(parse_train_config(base + "proj_dir: " + dir + "/tiny\nload_model: " +
+                               golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth") + "\n", "test"));
+  const StateDict tuned = read_pth(dir + "/tiny/rwkv-0.pth");
+  EXPECT_THROW(find_tensor(tuned, "blocks.0.att.v1"), CheckpointError);
+  EXPECT_EQ(read_metrics(dir + "/tiny").size(), 2u);
+  train(parse_train_config(base + "proj_dir: " + dir + "/fresh\nd_gate_lora: 64\nd_decay_lora: 96\nrandom_seed: 3\n", "test"));
+  const StateDict fresh = read_pth(dir + "/fresh/rwkv-init.pth");
+  EXPECT_EQ(find_tensor(fresh, "blocks.3.att.g1").sizes(), at::IntArrayRef({64, 64}));
+  EXPECT_EQ(find_tensor(fresh, "blocks.3.att.w2").sizes(), at::IntArrayRef({96, 64}));
+  EXPECT_EQ(find_tensor(fresh, "blocks.3.att.a1").sizes(), at::IntArrayRef({64, 32}));
+}
+
+}  // namespace
+}  // namespace rwkv7
