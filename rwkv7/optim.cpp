@@ -11,7 +11,7 @@
 namespace rwkv7 {
 
 SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s, std::vector<bool> owned)
-    : model_(model), owned_(std::move(owned)) {
+    : owned_(std::move(owned)) {
   // Groups in the seed's order: lr x1 (no decay), lr x2 (att.w0), decay.
   std::vector<std::vector<at::Tensor>> groups(3);
   const auto named = model->named_parameters();

@@ -55,7 +55,6 @@ class SeedOptimizer {
   at::Tensor& master(size_t k) { return masters_[k]; }  // fp32; undefined if not owned
 
  private:
-  RWKV model_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;   // the model's
   std::vector<at::Tensor> masters_;  // fp32; the same tensors as params_ when the model is fp32
