@@ -51,6 +51,12 @@ Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
   return a;
 }
 
+std::pair<std::string, std::string> tokenizer_choice(const Args& args) {
+  if (args.has("vocab") == args.has("tokenizer"))
+    throw UsageError("give exactly one of --vocab V.txt or --tokenizer bytes");
+  return {args.get("tokenizer", ""), args.get("vocab", "")};
+}
+
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text) {
   std::vector<int64_t> out;
   size_t start = 0;

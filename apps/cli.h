@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rwkv7::cli {
@@ -26,6 +27,9 @@ struct Args {
 // `flags` lists options that take no value. Unknown options are an error.
 Args parse(int argc, char** argv, const std::vector<std::string>& options_with_value,
            const std::vector<std::string>& flags = {});
+
+// --vocab V.txt or --tokenizer bytes, exactly one of them, as make_tokenizer's arguments
+std::pair<std::string, std::string> tokenizer_choice(const Args& args);
 
 // "34,105,110" -> {34, 105, 110}
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);

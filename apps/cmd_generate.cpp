@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
+#include <tuple>
 #include <random>
 
 #include "cli.h"
@@ -62,8 +63,6 @@ int generate(int argc, char** argv) {
         "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n");
     return 0;
   }
-  if (args.has("vocab") == args.has("tokenizer"))
-    throw cli::UsageError("give exactly one of --vocab V.txt or --tokenizer bytes");
   auto number = [&](const char* name, const char* fallback) {
     try {
       return std::stod(args.get(name, fallback));
@@ -77,7 +76,7 @@ int generate(int argc, char** argv) {
     throw cli::UsageError("need --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 0");
   std::mt19937_64 rng(static_cast<uint64_t>(number("seed", "0")));
 
-  const auto tok = make_tokenizer(args.get("tokenizer", ""), args.get("vocab", ""));
+  const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
   const std::string path = args.require("model");
   const StateDict dict = read_pth(path);
   RWKV model(shape_from_state_dict(dict, path));

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 #include <fstream>
 
 #include "cli.h"
@@ -30,9 +31,7 @@ int tokenize(int argc, char** argv) {
         "  or with --skip-bad-lines are reported and left out\n");
     return 0;
   }
-  if (args.has("vocab") == args.has("tokenizer"))
-    throw cli::UsageError("give exactly one of --vocab V.txt or --tokenizer bytes");
-  const auto tok = make_tokenizer(args.get("tokenizer", ""), args.get("vocab", ""));
+  const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
   const int64_t ctx_len = cli::parse_int_list("ctx-len", args.get("ctx-len", "512")).at(0);
   if (ctx_len < 1) throw cli::UsageError("--ctx-len must be >= 1");
   const std::string input = args.require("input");

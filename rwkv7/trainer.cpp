@@ -154,7 +154,7 @@ StartPoint find_resume_point(const TrainConfig& cfg) {
   for (size_t i = found.size(); i-- > 0;) {
     const int64_t n = found[i];
     try {
-      read_pth(path_of(n));  // readable?
+      sp.weights = read_pth(path_of(n));  // readable? (kept: the run loads it next)
     } catch (const CheckpointError& e) {
       sp.note += fmt::format("skipping unreadable {} ({}); ", path_of(n), e.what());
       continue;
@@ -291,7 +291,7 @@ RunSummary train(const TrainConfig& config) {
   if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
   if (rank0) std::printf("%s\n", start.note.c_str());
 
-  const StateDict start_weights = read_pth(start.load_path);
+  const StateDict start_weights = start.weights.empty() ? read_pth(start.load_path) : std::move(start.weights);
   RWKV model(shape_for_checkpoint(cfg, start_weights, start.load_path));
   model->load_state_dict(start_weights, start.load_path);
   model->to(device, cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat);

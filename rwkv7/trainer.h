@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rwkv7/checkpoint.h"
 #include "rwkv7/config.h"
 
 namespace rwkv7 {
@@ -16,6 +17,7 @@ struct StartPoint {
   int64_t epoch_begin = 0;   // first mini-epoch of this run
   int64_t warmup_steps = -1; // the run's warmup (10 when resuming from rwkv-<n>.pth)
   std::string note;          // what was chosen and why (printed and logged)
+  StateDict weights;         // the checkpoint, when finding it meant reading it already
 };
 
 // The seed's resume rule for train_stage >= 2: the highest rwkv-<n>.pth in proj_dir (rwkv-init.pth
