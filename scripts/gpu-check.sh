@@ -11,7 +11,7 @@ KIT=$PWD/.device-kit
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES="${CMAKE_CUDA_ARCHITECTURES:-90}" -DRWKV7_SHARED_DIR="$PWD/../shared" \
+  -DCMAKE_CUDA_ARCHITECTURES="${CMAKE_CUDA_ARCHITECTURES:-90}" -DCMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH" \
   -DRWKV7_PYTHON="$(command -v python3)" -DPython3_EXECUTABLE="$(command -v python3)" || exit 1
 cmake --build build-gpu -j"$(nproc)" || exit 1
 
@@ -20,7 +20,7 @@ build-gpu/tests/rwkv7_tests --gtest_filter='Cuda.*:Wkv7Cpu.*' --gtest_output=jso
 
 echo "== WKV-7: ours beside the seed's kernel"
 python3 tests/gpu/wkv7_vs_seed.py --ops build-gpu/librwkv7_ops.so --seed-cuda "$KIT/seed_train_temp/cuda" \
-  --golden "$PWD/../shared/golden/wkv7_cases.pth" | tee "$OUT/wkv7.json"
+  --golden tests/data/wkv7_cases.pth | tee "$OUT/wkv7.json"
 
 echo "== training step benchmark, MiniPile config"
 : > "$OUT/bench.jsonl"

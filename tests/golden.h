@@ -1,5 +1,5 @@
-// Helpers for reading the golden files in ../shared/golden. A missing file throws, so the
-// test that needs it fails; nothing is skipped.
+// Helpers for reading the golden files in tests/data (tests/data/README.md says where each comes
+// from). A missing file throws, so the test that needs it fails; nothing is skipped.
 #pragma once
 #include <ATen/ATen.h>
 #include <yaml-cpp/yaml.h>
@@ -14,19 +14,17 @@
 
 namespace rwkv7::testing {
 
-inline std::string shared_path(const std::string& relative) {
-  const std::string p = std::string(RWKV7_SHARED_DIR) + "/" + relative;
-  if (!fs::exists(p))
-    throw std::runtime_error("golden file missing: " + p + " (is ../shared beside the repo?)");
+inline std::string golden(const std::string& relative) {
+  const std::string p = std::string(RWKV7_TEST_DATA_DIR) + "/" + relative;
+  if (!fs::exists(p)) throw std::runtime_error("golden file missing: " + p);
   return p;
 }
 
-inline std::string golden(const std::string& relative) { return shared_path("golden/" + relative); }
-
 // A binidx prefix (the .bin and .idx must both exist).
 inline std::string golden_binidx(const std::string& relative) {
-  shared_path("golden/" + relative + ".idx");
-  return shared_path("golden/" + relative + ".bin").substr(0, shared_path("golden/" + relative + ".bin").size() - 4);
+  golden(relative + ".idx");
+  golden(relative + ".bin");
+  return std::string(RWKV7_TEST_DATA_DIR) + "/" + relative;
 }
 
 // JSON is YAML: yaml-cpp reads the golden .json files. It does not join JSON's UTF-16

@@ -16,7 +16,7 @@ namespace {
 using testing::golden;
 
 const WorldTokenizer& world() {
-  static const WorldTokenizer t(testing::shared_path("vocab/rwkv_vocab_v20230424.txt"));
+  static const WorldTokenizer t(testing::golden("vocab/rwkv_vocab_v20230424.txt"));
   return t;
 }
 

@@ -8,7 +8,7 @@ compiled here with the seed's flags), in one process on one device.
 Prints one JSON object.
 
 usage: wkv7_vs_seed.py --ops build-gpu/librwkv7_ops.so --seed-cuda .device-kit/seed_train_temp/cuda
-                       [--golden ../shared/golden/wkv7_cases.pth]
+                       [--golden tests/data/wkv7_cases.pth]
 """
 import argparse, json, statistics, time
 
@@ -17,7 +17,7 @@ import torch
 p = argparse.ArgumentParser()
 p.add_argument("--ops", required=True)
 p.add_argument("--seed-cuda", required=True)
-p.add_argument("--golden", default="../shared/golden/wkv7_cases.pth")
+p.add_argument("--golden", default="tests/data/wkv7_cases.pth")
 a = p.parse_args()
 
 torch.ops.load_library(a.ops)

@@ -6,11 +6,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("RWKV7_BUILD_DIR", ROOT / "build"))
-SHARED = pathlib.Path(os.environ.get("RWKV7_SHARED_DIR", ROOT.parent / "shared"))
+DATA = pathlib.Path(os.environ.get("RWKV7_TEST_DATA_DIR", ROOT / "tests" / "data"))
 
 
 def golden(relative):
-    path = SHARED / "golden" / relative
+    path = DATA / relative
     if not path.exists():  # a missing golden file fails the test, never skips it
         raise FileNotFoundError(f"golden file missing: {path}")
     return path

@@ -1,18 +1,26 @@
-// WKV-7 on CUDA: the seed's algorithm (RWKV-LM train_temp cuda/wkv7_cuda.cu), written anew.
-// One block per (head, batch), one thread per channel; float state in registers.
+// WKV-7's CUDA kernels and their launchers: the seed's algorithm (RWKV-LM train_temp
+// cuda/wkv7_cuda.cu), written anew. One block per (head, batch), one thread per channel; float
+// state in registers.
+//
+// This file is device code only and includes nothing: its includer provides the CUDA
+// environment, either the real one (wkv7_cuda_kernels.cu, compiled by nvcc) or the CPU emulation
+// (tests/cuda_emu/cuda_emu.h, used by wkv7_cuda_emu_test.cpp), and LAUNCH_KERNEL with it. Every
+// name is in an anonymous namespace, so each includer gets its own copy.
 //
 // Forward: thread i owns row i of S (value channel i):
 //   sa_i = sum_j S[i][j] a_j ;  S[i][j] = S[i][j] d_j + sa_i b_j + v_i k_j ;  y_i = sum_j S[i][j] r_j
-// and every kChunk steps writes S out (transposed) for the backward pass.
+// and every kChunk steps writes S out (transposed) for the backward pass. With s_ and sa_ null
+// (inference, no backward to come) nothing is saved.
 //
 // Backward runs in reverse time. Thread i owns column i of S (key channel i), row i and
 // column i of G = dL/dS. It restarts from the saved S at each chunk end and in between
 // steps back with S_{t-1}[j][i] = (S_t[j][i] - v_j k_i - sa_j b_i) / d_i; the seed's
-// soft clamp w < -0.5 keeps d_i >= 0.54, so the division is tame. The gradient formulas
-// are those of ops/wkv7_cpu.cpp, the slow reference these kernels are tested against.
-#include <cuda_bf16.h>
+// soft clamp w < -0.5 keeps d_i >= 0.54, so the division is tame (see ops/schema.cpp for the
+// precondition on w). The gradient formulas are those of wkv7_cpu.cpp, the slow reference these
+// kernels are tested against.
+#pragma once
 
-#include "wkv7_cuda_kernels.h"
+#include "wkv7_cuda_shape.h"
 
 namespace rwkv7_cuda {
 namespace {
@@ -48,7 +56,7 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
     float sa = 0.f;
 #pragma unroll
     for (int j = 0; j < N; ++j) sa += a[j] * state[j];
-    sa_[idx] = sa;
+    if (sa_ != nullptr) sa_[idx] = sa;
 
     const float v = load(v_ + idx);
     float y = 0.f;
@@ -59,7 +67,7 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
     }
     store(y_ + idx, y);
 
-    if ((t + 1) % kChunk == 0) {
+    if (s_ != nullptr && (t + 1) % kChunk == 0) {
       const long base = ((long(bi) * H + h) * (Tlen / kChunk) + t / kChunk) * N * N;
 #pragma unroll
       for (int j = 0; j < N; ++j) s_[base + j * N + i] = state[j];  // s[j][i] = S[i][j]
@@ -150,11 +158,11 @@ template <typename T>
 cudaError_t launch_forward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
                            const void* v, const void* a, const void* b, void* y, float* s,
                            float* sa, cudaStream_t stream) {
-  forward_kernel<T><<<dim3(H, B), dim3(kHeadSize), 0, stream>>>(
+  if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
+  return LAUNCH_KERNEL(forward_kernel<T>, dim3(H, B), dim3(kHeadSize), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
       static_cast<T*>(y), s, sa);
-  return cudaGetLastError();
 }
 
 template <typename T>
@@ -162,35 +170,13 @@ cudaError_t launch_backward(int B, int Tlen, int H, const void* r, const void* w
                             const void* v, const void* a, const void* b, const void* dy,
                             const float* s, const float* sa, void* dr, void* dw, void* dk,
                             void* dv, void* da, void* db, cudaStream_t stream) {
-  backward_kernel<T><<<dim3(H, B), dim3(kHeadSize), 0, stream>>>(
+  if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
+  return LAUNCH_KERNEL(backward_kernel<T>, dim3(H, B), dim3(kHeadSize), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
       static_cast<const T*>(dy), s, sa, static_cast<T*>(dr), static_cast<T*>(dw),
       static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(da), static_cast<T*>(db));
-  return cudaGetLastError();
 }
 
 }  // namespace
-
-cudaError_t wkv7_forward(DType dtype, int B, int T, int H, const void* r, const void* w,
-                         const void* k, const void* v, const void* a, const void* b, void* y,
-                         float* s, float* sa, cudaStream_t stream) {
-  if (T % kChunk != 0) return cudaErrorInvalidValue;
-  return dtype == DType::kBFloat16
-             ? launch_forward<__nv_bfloat16>(B, T, H, r, w, k, v, a, b, y, s, sa, stream)
-             : launch_forward<float>(B, T, H, r, w, k, v, a, b, y, s, sa, stream);
-}
-
-cudaError_t wkv7_backward(DType dtype, int B, int T, int H, const void* r, const void* w,
-                          const void* k, const void* v, const void* a, const void* b,
-                          const void* dy, const float* s, const float* sa, void* dr, void* dw,
-                          void* dk, void* dv, void* da, void* db, cudaStream_t stream) {
-  if (T % kChunk != 0) return cudaErrorInvalidValue;
-  return dtype == DType::kBFloat16
-             ? launch_backward<__nv_bfloat16>(B, T, H, r, w, k, v, a, b, dy, s, sa, dr, dw, dk,
-                                              dv, da, db, stream)
-             : launch_backward<float>(B, T, H, r, w, k, v, a, b, dy, s, sa, dr, dw, dk, dv, da,
-                                      db, stream);
-}
-
 }  // namespace rwkv7_cuda

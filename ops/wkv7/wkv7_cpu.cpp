@@ -79,7 +79,7 @@ void forward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k
       const int64_t bi = bh / d.H, h = bh % d.H;
       std::fill(S.begin(), S.end(), acc_t(0));
       for (int64_t t = 0; t < d.T; ++t) {
-        if (t % kChunk == 0)
+        if (saved != nullptr && t % kChunk == 0)  // null: inference, nothing to keep
           std::copy(S.begin(), S.end(), saved + (bh * d.chunks() + t / kChunk) * N * N);
         const int64_t o = d.at(bi, t, h);
         for (int64_t j = 0; j < N; ++j) decay[j] = std::exp(-std::exp(w[o + j]));
@@ -166,24 +166,32 @@ void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* 
 
 Dims dims_of(const at::Tensor& r) { return {r.size(0), r.size(1), r.size(2), r.size(3)}; }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cpu(
-    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
-    const at::Tensor& a, const at::Tensor& b) {
-  const char* op = "rwkv7::wkv7_forward (CPU)";
+// y, plus the chunk-start states when `save_for_backward` (inference keeps none).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
+    const char* op, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   const at::ScalarType acc = accumulation_type(r, op);
   const Dims d = dims_of(r);
   auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
   at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b);
   at::Tensor y = at::empty(r.sizes(), R.options());
-  at::Tensor saved = at::empty({d.B, d.H, d.chunks(), d.N, d.N}, R.options());
+  at::Tensor saved = save_for_backward ? at::empty({d.B, d.H, d.chunks(), d.N, d.N}, R.options())
+                                       : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_forward_cpu", [&] {
     forward_loops<scalar_t>(d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                             K.data_ptr<scalar_t>(), V.data_ptr<scalar_t>(),
                             A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
-                            y.data_ptr<scalar_t>(), saved.data_ptr<scalar_t>());
+                            y.data_ptr<scalar_t>(),
+                            save_for_backward ? saved.data_ptr<scalar_t>() : nullptr);
   });
   return {y.to(r.scalar_type()), saved, at::empty({0}, R.options())};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cpu(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  return run_forward("rwkv7::wkv7_forward (CPU)", r, w, k, v, a, b, /*save_for_backward=*/true);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
@@ -216,10 +224,10 @@ wkv7_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
   return {g[0].to(out), g[1].to(out), g[2].to(out), g[3].to(out), g[4].to(out), g[5].to(out)};
 }
 
-// Without autograd (inference mode), wkv7 is just the forward's output.
+// Without autograd (inference), wkv7 is just the forward's output; no state is saved.
 at::Tensor wkv7_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  return std::get<0>(wkv7_forward_cpu(r, w, k, v, a, b));
+  return std::get<0>(run_forward("rwkv7::wkv7 (CPU)", r, w, k, v, a, b, /*save_for_backward=*/false));
 }
 
 }  // namespace

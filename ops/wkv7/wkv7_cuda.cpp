@@ -1,5 +1,6 @@
 // WKV-7's CUDA kernels as the op's CUDA implementation: checks, allocation, launch on the
-// current stream. The kernels themselves are in wkv7_cuda_kernels.cu.
+// current stream. The kernels themselves are in wkv7_kernels.cuh (entry points in
+// wkv7_cuda_kernels.cu).
 #include <ATen/core/Tensor.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
@@ -33,10 +34,10 @@ void check_cuda(cudaError_t err, const char* op) {
   TORCH_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
-    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
-    const at::Tensor& a, const at::Tensor& b) {
-  const char* op = "rwkv7::wkv7_forward (CUDA)";
+// y, plus the saved state and S·a when `save_for_backward` (inference saves nothing).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
+    const char* op, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
   const auto dtype = kernel_dtype(r, op);
@@ -46,14 +47,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
              A = a.contiguous(), Bt = b.contiguous();
   at::Tensor y = at::empty(r.sizes(), R.options());
   auto f32 = R.options().dtype(at::kFloat);
-  at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
-  at::Tensor sa = at::empty(r.sizes(), f32);
+  at::Tensor s, sa;
+  if (save_for_backward) {
+    s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
+    sa = at::empty(r.sizes(), f32);
+  }
   check_cuda(rwkv7_cuda::wkv7_forward(dtype, B, T, H, R.data_ptr(), W.data_ptr(), K.data_ptr(),
                                       V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
-                                      s.data_ptr<float>(), sa.data_ptr<float>(),
+                                      save_for_backward ? s.data_ptr<float>() : nullptr,
+                                      save_for_backward ? sa.data_ptr<float>() : nullptr,
                                       at::cuda::getCurrentCUDAStream()),
              op);
   return {y, s, sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  return run_forward("rwkv7::wkv7_forward (CUDA)", r, w, k, v, a, b, /*save_for_backward=*/true);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
@@ -65,6 +76,8 @@ wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k
   check_cuda_shape(op, r);
   check_same_as_r(op, "dy", dy, r);
   check_same_as_r(op, "saved_sa", sa, r);
+  TORCH_CHECK(s.defined() && s.device() == r.device(), op, ": argument 'saved_state' is on ",
+              s.defined() ? s.device() : at::Device(at::kCPU), " but 'r' is on ", r.device());
   const auto dtype = kernel_dtype(r, op);
   c10::cuda::CUDAGuard device_guard(r.device());
   const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
@@ -87,7 +100,7 @@ wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k
 
 at::Tensor wkv7_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  return std::get<0>(wkv7_forward_cuda(r, w, k, v, a, b));
+  return std::get<0>(run_forward("rwkv7::wkv7 (CUDA)", r, w, k, v, a, b, /*save_for_backward=*/false));
 }
 
 }  // namespace

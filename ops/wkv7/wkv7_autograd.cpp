@@ -2,6 +2,7 @@
 // gradients: forward runs wkv7_forward below the autograd layer and keeps what the
 // device's backward needs; backward runs wkv7_backward on the same device.
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
@@ -56,8 +57,23 @@ class Wkv7Function : public torch::autograd::Function<Wkv7Function> {
   }
 };
 
+// Without gradients to compute, the device's plain wkv7 kernel runs: it keeps no saved state.
+at::Tensor call_plain(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("rwkv7::wkv7", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(r, w, k, v, a, b);
+}
+
 at::Tensor wkv7_autograd(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                          const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  const bool needs_grad =
+      at::GradMode::is_enabled() && (r.requires_grad() || w.requires_grad() || k.requires_grad() ||
+                                     v.requires_grad() || a.requires_grad() || b.requires_grad());
+  if (!needs_grad) return call_plain(r, w, k, v, a, b);
   return Wkv7Function::apply(r, w, k, v, a, b);
 }
 

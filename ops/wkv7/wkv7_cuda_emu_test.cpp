@@ -1,0 +1,216 @@
+// The WKV-7 CUDA kernels executed on the CPU through the CUDA emulation (tests/cuda_emu), held
+// against the fp64 golden cases and against the CPU op (wkv7_cpu.cpp, the slow reference). These
+// run on every machine; tests/test_cuda.cpp runs the same kernels on a real GPU where one exists.
+//
+// The same file is built twice: as cuda_emu_tests, and with ThreadSanitizer as
+// cuda_emu_tests_tsan, where a missing __syncthreads() shows up as a data race.
+#include "tests/cuda_emu/cuda_emu.h"  // the CUDA environment first: the kernels compile against it
+#include "ops/wkv7/wkv7_kernels.cuh"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "golden.h"
+#include "rwkv7/checkpoint.h"
+#include "rwkv7/wkv7.h"
+
+namespace rwkv7 {
+namespace {
+
+using testing::golden;
+using testing::relative_error;
+
+const char* kInputs[] = {"r", "w", "k", "v", "a", "b"};
+const char* kGrads[] = {"dr", "dw", "dk", "dv", "da", "db"};
+
+using Case = std::map<std::string, at::Tensor>;  // field -> tensor
+
+// What the emulated kernels produced, in float64.
+struct KernelRun {
+  at::Tensor y;
+  std::vector<at::Tensor> grads;  // dr dw dk dv da db
+};
+
+// The op's CUDA wrapper does exactly this on a GPU: contiguous inputs of one dtype, the
+// forward saves its state, the backward takes dy and the saved state.
+KernelRun run_kernels(const Case& c, at::ScalarType dtype) {
+  const at::Tensor& r0 = c.at("r");
+  const int B = int(r0.size(0)), T = int(r0.size(1)), H = int(r0.size(2)), N = int(r0.size(3));
+  EXPECT_EQ(N, rwkv7_cuda::kHeadSize);
+  std::vector<at::Tensor> in;
+  for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).contiguous());
+  const at::Tensor dy = c.at("dy").to(dtype).contiguous();
+  at::Tensor y = at::empty_like(in[0]);
+  at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, at::kFloat);
+  at::Tensor sa = at::empty({B, T, H, N}, at::kFloat);
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
+  auto launch = [&](auto element) {
+    using T_ = decltype(element);
+    EXPECT_EQ(rwkv7_cuda::launch_forward<T_>(B, T, H, in[0].data_ptr(), in[1].data_ptr(),
+                                             in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
+                                             in[5].data_ptr(), y.data_ptr(), s.data_ptr<float>(),
+                                             sa.data_ptr<float>(), nullptr),
+              cudaSuccess);
+    EXPECT_EQ(rwkv7_cuda::launch_backward<T_>(
+                  B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
+                  in[4].data_ptr(), in[5].data_ptr(), dy.data_ptr(), s.data_ptr<float>(),
+                  sa.data_ptr<float>(), g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(),
+                  g[3].data_ptr(), g[4].data_ptr(), g[5].data_ptr(), nullptr),
+              cudaSuccess);
+  };
+  if (dtype == at::kBFloat16)
+    launch(__nv_bfloat16{});
+  else
+    launch(float{});
+  KernelRun out{y.to(at::kDouble), {}};
+  for (auto& t : g) out.grads.push_back(t.to(at::kDouble));
+  return out;
+}
+
+// The CPU op (autograd through rwkv7::wkv7) on the same inputs, in float64: the reference.
+KernelRun run_cpu_reference(const Case& c, at::ScalarType input_dtype) {
+  std::vector<at::Tensor> in;  // inputs rounded as the kernel sees them, then computed in fp64
+  for (const char* n : kInputs)
+    in.push_back(c.at(n).to(input_dtype).to(at::kDouble).detach().requires_grad_(true));
+  at::Tensor y = wkv7(in[0], in[1], in[2], in[3], in[4], in[5]);
+  (y * c.at("dy").to(input_dtype).to(at::kDouble)).sum().backward();
+  KernelRun out{y.detach(), {}};
+  for (auto& t : in) out.grads.push_back(t.grad());
+  return out;
+}
+
+// worst relative error over y and the six gradients, and where it is
+double worst_error(const KernelRun& got, const KernelRun& want, std::string* where) {
+  double worst = relative_error(got.y, want.y);
+  *where = "y";
+  for (int i = 0; i < 6; ++i) {
+    const double e = relative_error(got.grads[i], want.grads[i]);
+    if (e > worst) worst = e, *where = kGrads[i];
+  }
+  return worst;
+}
+
+std::map<std::string, Case> golden_cases() {
+  std::map<std::string, Case> cases;
+  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth")))
+    cases[name.substr(0, name.rfind('.'))][name.substr(name.rfind('.') + 1)] = t;
+  return cases;
+}
+
+KernelRun golden_of(const Case& c) {
+  KernelRun g{c.at("y"), {}};
+  for (const char* n : kGrads) g.grads.push_back(c.at(n));
+  return g;
+}
+
+// Inputs shaped as the model makes them: w <= -0.5 (the soft clamp), a = -kk with kk unit per
+// head, b = kk * sigmoid(.); r, k, v, dy standard normal.
+Case model_like_case(int B, int T, int H, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const int N = rwkv7_cuda::kHeadSize;
+  auto randn = [&] { return at::randn({B, T, H, N}, gen, at::kDouble); };
+  Case c;
+  c["r"] = randn();
+  c["k"] = randn();
+  c["v"] = randn();
+  c["w"] = -at::softplus(-randn()) - 0.5;
+  at::Tensor kk = randn();
+  kk = kk / kk.norm(2, -1, true);
+  c["a"] = -kk;
+  c["b"] = kk * at::sigmoid(randn());
+  c["dy"] = randn();
+  return c;
+}
+
+// ---- against the seed's fp64 golden cases ----
+
+TEST(CudaEmu, Wkv7GoldenCasesFloat32) {
+  int tested = 0;
+  for (auto& [name, c] : golden_cases()) {
+    if (c["r"].size(1) % rwkv7_cuda::kChunk != 0) continue;  // the kernel needs T % 16 == 0
+    std::string where;
+    const double err = worst_error(run_kernels(c, at::kFloat), golden_of(c), &where);
+    std::printf("  fp32 %s: worst %.2e (%s)\n", name.c_str(), err, where.c_str());
+    EXPECT_LE(err, 1e-4) << name << ": " << where;  // the CPU op's fp32 bound
+    ++tested;
+  }
+  EXPECT_EQ(tested, 2);  // B2_T32_H2 and B1_T64_H1_slowdecay
+}
+
+// bf16: the inputs and outputs carry 8 mantissa bits; the bound is the CPU op's bf16 bound.
+TEST(CudaEmu, Wkv7GoldenCasesBFloat16) {
+  for (auto& [name, c] : golden_cases()) {
+    if (c["r"].size(1) % rwkv7_cuda::kChunk != 0) continue;
+    std::string where;
+    const double err = worst_error(run_kernels(c, at::kBFloat16), golden_of(c), &where);
+    std::printf("  bf16 %s: worst %.2e (%s)\n", name.c_str(), err, where.c_str());
+    EXPECT_LE(err, 1e-2) << name << ": " << where;
+  }
+}
+
+// ---- against the CPU op, on shapes that exercise the edges ----
+
+struct Shape {
+  int B, T, H;
+};
+const Shape kShapes[] = {{1, 16, 1},   // one chunk
+                         {2, 48, 3},   // several chunks, B and H above 1
+                         {3, 32, 2}};  // B > H: blockIdx.x and .y must not be swapped
+
+TEST(CudaEmu, Wkv7MatchesCpuOpFloat32) {
+  uint64_t seed = 1;
+  for (const Shape& s : kShapes) {
+    const Case c = model_like_case(s.B, s.T, s.H, seed++);
+    std::string where;
+    const double err = worst_error(run_kernels(c, at::kFloat), run_cpu_reference(c, at::kFloat), &where);
+    std::printf("  fp32 B%d T%d H%d: worst %.2e (%s)\n", s.B, s.T, s.H, err, where.c_str());
+    EXPECT_LE(err, 1e-4) << "B" << s.B << " T" << s.T << " H" << s.H << ": " << where;
+  }
+}
+
+TEST(CudaEmu, Wkv7MatchesCpuOpBFloat16) {
+  uint64_t seed = 11;
+  for (const Shape& s : kShapes) {
+    const Case c = model_like_case(s.B, s.T, s.H, seed++);
+    std::string where;
+    const double err =
+        worst_error(run_kernels(c, at::kBFloat16), run_cpu_reference(c, at::kBFloat16), &where);
+    std::printf("  bf16 B%d T%d H%d: worst %.2e (%s)\n", s.B, s.T, s.H, err, where.c_str());
+    EXPECT_LE(err, 1e-2) << "B" << s.B << " T" << s.T << " H" << s.H << ": " << where;
+  }
+}
+
+// ---- the launcher's contract ----
+
+// Inference passes no buffers for the saved state; y must not change.
+TEST(CudaEmu, Wkv7ForwardWithoutSavedStateGivesTheSameOutput) {
+  const Case c = model_like_case(2, 32, 2, 99);
+  std::vector<at::Tensor> in;
+  for (const char* n : kInputs) in.push_back(c.at(n).to(at::kFloat).contiguous());
+  at::Tensor y_saved = at::empty_like(in[0]), y_plain = at::empty_like(in[0]);
+  at::Tensor s = at::empty({2, 2, 2, 64, 64}, at::kFloat), sa = at::empty({2, 32, 2, 64}, at::kFloat);
+  auto fwd = [&](at::Tensor& y, float* sp, float* sap) {
+    return rwkv7_cuda::launch_forward<float>(2, 32, 2, in[0].data_ptr(), in[1].data_ptr(),
+                                             in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
+                                             in[5].data_ptr(), y.data_ptr(), sp, sap, nullptr);
+  };
+  ASSERT_EQ(fwd(y_saved, s.data_ptr<float>(), sa.data_ptr<float>()), cudaSuccess);
+  ASSERT_EQ(fwd(y_plain, nullptr, nullptr), cudaSuccess);
+  EXPECT_TRUE(at::equal(y_saved, y_plain));
+}
+
+TEST(CudaEmu, Wkv7LauncherRejectsTNotAMultipleOfTheChunk) {
+  std::vector<float> x(20 * 64);
+  EXPECT_EQ(rwkv7_cuda::launch_forward<float>(1, 20, 1, x.data(), x.data(), x.data(), x.data(),
+                                              x.data(), x.data(), x.data(), nullptr, nullptr, nullptr),
+            cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace rwkv7

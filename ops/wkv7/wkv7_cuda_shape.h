@@ -1,0 +1,12 @@
+// What the WKV-7 CUDA kernels are built for. No includes: the real CUDA build, the op's wrapper
+// and the CPU emulation tests all read it.
+#pragma once
+
+namespace rwkv7_cuda {
+
+constexpr int kHeadSize = 64;  // N: one thread per channel of a head
+constexpr int kChunk = 16;     // the forward saves the state every kChunk steps; T % kChunk == 0
+
+enum class DType { kFloat32, kBFloat16 };
+
+}  // namespace rwkv7_cuda

@@ -1,0 +1,53 @@
+// WKV-7 on the Meta device: shapes and dtypes only, no data. It lets a model be built and run
+// on `meta` (shape checks of large configurations without memory) and lets torch.compile /
+// opcheck propagate shapes through the op. The saved tensors take the CPU kernel's layout.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "wkv7_check.h"
+
+namespace rwkv7_ops {
+namespace {
+
+constexpr int64_t kChunk = 16;
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_meta(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  check_wkv7_inputs("rwkv7::wkv7_forward (Meta)", r, w, k, v, a, b);
+  const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
+  const auto acc = r.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return {at::empty(r.sizes(), r.options()),
+          at::empty({B, H, (T + kChunk - 1) / kChunk, N, N}, r.options().dtype(acc)),
+          at::empty({0}, r.options().dtype(acc))};
+}
+
+at::Tensor wkv7_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  check_wkv7_inputs("rwkv7::wkv7 (Meta)", r, w, k, v, a, b);
+  return at::empty(r.sizes(), r.options());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                   const at::Tensor& dy, const at::Tensor&, const at::Tensor&) {
+  const char* op = "rwkv7::wkv7_backward (Meta)";
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  check_same_as_r(op, "dy", dy, r);
+  auto g = [&] { return at::empty(r.sizes(), r.options()); };
+  return {g(), g(), g(), g(), g(), g()};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rwkv7, Meta, m) {
+  m.impl("wkv7", &wkv7_meta);
+  m.impl("wkv7_forward", &wkv7_forward_meta);
+  m.impl("wkv7_backward", &wkv7_backward_meta);
+}
+
+}  // namespace rwkv7_ops
