@@ -1,6 +1,6 @@
 // rwkv7 bench --config F.yaml [--steps N] [--warmup W] [--out F.json] [key=value ...]
-// Times training steps of the config's model on random tokens (no data needed): tokens/s, the
-// step split into forward, backward and optimizer, and peak memory. One JSON object out.
+// Times the trainer's own step (Run::step) on the config's model with random tokens (no data
+// needed): tokens/s, the step split into forward, backward and optimizer, and peak memory.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -14,33 +14,16 @@
 
 #ifdef RWKV7_HAS_CUDA_OP
 #include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/config.h"
-#include "rwkv7/init.h"
-#include "rwkv7/loss.h"
-#include "rwkv7/model.h"
-#include "rwkv7/optim.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/train/run.h"
 
 namespace rwkv7::cmd {
 
 namespace {
-
-double seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-void sync(const at::Device& d) {
-#ifdef RWKV7_HAS_CUDA_OP
-  if (d.is_cuda()) c10::cuda::device_synchronize();
-#else
-  (void)d;
-#endif
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -57,46 +40,29 @@ int bench(int argc, char** argv) {
                 "  tokens; reports tokens/s and peak memory as JSON\n");
     return 0;
   }
-  const TrainConfig cfg = load_train_config(args.require("config"), args.positional);
+  const TrainConfig config = load_train_config(args.require("config"), args.positional);
   const int64_t steps = cli::parse_int_list("steps", args.get("steps", "20")).at(0);
   const int64_t warmup = cli::parse_int_list("warmup", args.get("warmup", "3")).at(0);
   if (steps < 1 || warmup < 0) throw cli::UsageError("--steps must be >= 1 and --warmup >= 0");
-  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
-  const bool cuda = cfg.device == "cuda" || (cfg.device == "auto" && at::globalContext().hasCUDA());
-  const at::Device device = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
 
-  RWKV model(seed_shape(cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.head_size));
-  init_seed_weights(model, 0);
-  model->to(device, cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat);
-  model->gradient_checkpointing = cfg.grad_cp == 1;
-  model->train();
-  SeedOptimizer optimizer(model, {cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay});
+  // The trainer's own Run and step(): the model `rwkv7 train` builds for this config, freshly
+  // initialised, on random tokens (no data needed).
+  Run run(config, Run::Purpose::kBench);
+  const TrainConfig& cfg = run.cfg;
+  const bool cuda = run.device.is_cuda();
   at::manual_seed(0);
-
   std::vector<double> fwd, bwd, opt, total;
   double last_loss = 0;
   for (int64_t i = 0; i < warmup + steps; ++i) {
-    const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong).to(device);
-    sync(device);
-    const double t0 = seconds();
-    const at::Tensor loss = cross_entropy_l2wrap(model->forward(tokens.slice(1, 0, cfg.ctx_len)),
-                                                 tokens.slice(1, 1, cfg.ctx_len + 1));
-    sync(device);
-    const double t1 = seconds();
-    loss.backward();
-    sync(device);
-    const double t2 = seconds();
-    optimizer.set_lr(cfg.lr_init);
-    optimizer.clip_gradients(cfg.grad_clip);
-    optimizer.step();
-    optimizer.zero_grad();
-    last_loss = loss.item<double>();
-    const double t3 = seconds();
+    const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
+    const StepResult r = run.step({tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)},
+                                  cfg.lr_init, /*stop_here=*/false, /*timed=*/true);
+    last_loss = r.loss;
     if (i >= warmup) {
-      fwd.push_back(t1 - t0);
-      bwd.push_back(t2 - t1);
-      opt.push_back(t3 - t2);
-      total.push_back(t3 - t0);
+      fwd.push_back(r.forward_ms / 1e3);
+      bwd.push_back(r.backward_ms / 1e3);
+      opt.push_back(r.optimizer_ms / 1e3);
+      total.push_back(r.step_ms / 1e3);
     }
   }
   double peak_gib = 0;

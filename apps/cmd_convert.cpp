@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/checkpoint.h"
+#include "rwkv7/io/checkpoint.h"
 
 namespace rwkv7::cmd {
 

@@ -10,11 +10,11 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/inference.h"
-#include "rwkv7/jsonl.h"
-#include "rwkv7/model.h"
-#include "rwkv7/tokenizer.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/inference.h"
+#include "rwkv7/data/jsonl.h"
+#include "rwkv7/model/load.h"
+#include "rwkv7/data/tokenizer.h"
 
 namespace rwkv7::cmd {
 
@@ -78,9 +78,7 @@ int generate(int argc, char** argv) {
 
   const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
   const std::string path = args.require("model");
-  const StateDict dict = read_pth(path);
-  RWKV model(shape_from_state_dict(dict, path));
-  model->load_state_dict(dict, path);
+  RWKV model = load_model(path);
   model->eval();
   const std::string prompt = args.require("prompt");
   if (prompt.empty()) throw cli::UsageError("--prompt must not be empty");

@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/model.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/load.h"
 
 namespace rwkv7::cmd {
 
@@ -27,9 +27,7 @@ int logits(int argc, char** argv) {
   const std::string path = args.require("model");
   const std::vector<int64_t> tokens = cli::parse_int_list("tokens", args.require("tokens"));
 
-  const StateDict dict = read_pth(path);
-  RWKV model(shape_from_state_dict(dict, path));
-  model->load_state_dict(dict, path);
+  RWKV model = load_model(path);
   model->eval();
   for (int64_t t : tokens)
     if (t < 0 || t >= model->shape.vocab_size)

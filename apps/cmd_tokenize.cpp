@@ -13,9 +13,9 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/data.h"
-#include "rwkv7/jsonl.h"
-#include "rwkv7/tokenizer.h"
+#include "rwkv7/data/data.h"
+#include "rwkv7/data/jsonl.h"
+#include "rwkv7/data/tokenizer.h"
 
 namespace rwkv7::cmd {
 

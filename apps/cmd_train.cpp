@@ -4,8 +4,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "rwkv7/config.h"
-#include "rwkv7/trainer.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/train/trainer.h"
 
 namespace rwkv7::cmd {
 

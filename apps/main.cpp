@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli.h"
-#include "rwkv7/config.h"
+#include "rwkv7/train/config.h"
 #include "commands.h"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "rwkv7/fs.h"
+#include "rwkv7/io/fs.h"
 
 namespace rwkv7::testing {
 

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/pickle.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/io/pickle.h"
 
 namespace rwkv7 {
 namespace {

@@ -8,10 +8,10 @@
 #include <map>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/config.h"
-#include "rwkv7/trainer.h"
-#include "rwkv7/wkv7.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/train/trainer.h"
+#include "rwkv7/model/wkv7.h"
 
 namespace rwkv7 {
 namespace {

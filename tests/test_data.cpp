@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "golden.h"
-#include "rwkv7/data.h"
+#include "rwkv7/data/data.h"
 
 namespace rwkv7 {
 namespace {

@@ -6,9 +6,9 @@
 #include <cmath>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/init.h"
-#include "rwkv7/model.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/init.h"
+#include "rwkv7/model/model.h"
 
 namespace rwkv7 {
 namespace {

@@ -4,11 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/data.h"
-#include "rwkv7/loss.h"
-#include "rwkv7/model.h"
-#include "rwkv7/param_groups.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/data/data.h"
+#include "rwkv7/train/loss.h"
+#include "rwkv7/model/load.h"
+#include "rwkv7/model/model.h"
+#include "rwkv7/train/param_groups.h"
 
 namespace rwkv7 {
 namespace {
@@ -155,7 +156,7 @@ TEST(Model, BFloat16ForwardIsCloseToFloat32) {
 }  // namespace
 }  // namespace rwkv7
 
-#include "rwkv7/inference.h"
+#include "rwkv7/model/inference.h"
 
 namespace rwkv7 {
 namespace {

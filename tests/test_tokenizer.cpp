@@ -5,10 +5,10 @@
 #include <fstream>
 
 #include "golden.h"
-#include "rwkv7/data.h"
-#include "rwkv7/fs.h"
-#include "rwkv7/jsonl.h"
-#include "rwkv7/tokenizer.h"
+#include "rwkv7/data/data.h"
+#include "rwkv7/io/fs.h"
+#include "rwkv7/data/jsonl.h"
+#include "rwkv7/data/tokenizer.h"
 
 namespace rwkv7 {
 namespace {

@@ -15,11 +15,11 @@
 #include <regex>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/config.h"
-#include "rwkv7/fs.h"
-#include "rwkv7/schedule.h"
-#include "rwkv7/trainer.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/io/fs.h"
+#include "rwkv7/train/schedule.h"
+#include "rwkv7/train/trainer.h"
 
 namespace rwkv7 {
 namespace {
@@ -182,7 +182,7 @@ TEST(Train, ResumeAfterMiniEpoch) {
   train(byte_run(dir, golden("train_byte_L2_D128/rwkv-init.pth"), {"epoch_limit=1"}));
   const TrainConfig again =
       byte_run(dir, "", {"train_stage=3", "warmup_steps=-1", "epoch_limit=1", "exact_resume=0"});
-  const StartPoint sp = find_resume_point(again);
+  const StartPoint sp = RunDir(again.proj_dir).find_resume_point(again.warmup_steps);
   EXPECT_EQ(sp.load_path, dir + "/rwkv-0.pth");
   EXPECT_EQ(sp.epoch_begin, 1);
   EXPECT_EQ(sp.warmup_steps, 10);
@@ -200,7 +200,7 @@ TEST(Train, ResumeFallsBackPastAnUnreadableNewest) {
   const std::string dir = scratch_dir("fallback");
   train(byte_run(dir, golden("train_byte_L2_D128/rwkv-init.pth"), {"epoch_limit=1"}));
   std::ofstream(dir + "/rwkv-1.pth") << "PK\x03\x04 truncated";
-  const StartPoint sp = find_resume_point(byte_run(dir, "", {"train_stage=3"}));
+  const StartPoint sp = RunDir(byte_run(dir, "", {"train_stage=3"}).proj_dir).find_resume_point(-1);
   EXPECT_EQ(sp.load_path, dir + "/rwkv-0.pth");
   EXPECT_EQ(sp.epoch_begin, 1);
   EXPECT_NE(sp.note.find("rwkv-1.pth"), std::string::npos) << sp.note;
@@ -276,8 +276,8 @@ TEST(Train, BFloat16RunTracksTheSeedsFloat32Run) {
 }  // namespace
 }  // namespace rwkv7
 
-#include "rwkv7/data.h"
-#include "rwkv7/model.h"
+#include "rwkv7/data/data.h"
+#include "rwkv7/model/model.h"
 
 namespace rwkv7 {
 namespace {
@@ -386,6 +386,36 @@ TEST(Train, CheckpointWidthsAndConfiguredLoraWidths) {
   EXPECT_EQ(find_tensor(fresh, "blocks.3.att.g1").sizes(), at::IntArrayRef({64, 64}));
   EXPECT_EQ(find_tensor(fresh, "blocks.3.att.w2").sizes(), at::IntArrayRef({96, 64}));
   EXPECT_EQ(find_tensor(fresh, "blocks.3.att.a1").sizes(), at::IntArrayRef({64, 32}));
+}
+
+}  // namespace
+}  // namespace rwkv7
+
+namespace rwkv7 {
+namespace {
+
+// `rwkv7 bench` must time the model `rwkv7 train` trains: the same names, shapes, dtypes and
+// device for the same config, LoRA-width keys included (bench once built from n_layer/n_embd
+// alone and ignored them).
+TEST(TrainRun, BenchAndTrainBuildTheSameModel) {
+  const std::string dir = testing::scratch_dir("bench_vs_train");
+  const TrainConfig cfg = byte_run(dir, "", {"d_decay_lora=96", "d_aaa_lora=64", "d_mv_lora=96",
+                                             "d_gate_lora=160", "precision=bf16", "random_seed=3"});
+  rwkv7::Run trained(cfg, rwkv7::Run::Purpose::kTrain);  // (qualified: gtest's Test has a Run())
+  rwkv7::Run benched(cfg, rwkv7::Run::Purpose::kBench);
+  const StateDict a = trained.model->state_dict(), b = benched.model->state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(a[i].second.sizes(), b[i].second.sizes()) << a[i].first;
+    EXPECT_EQ(a[i].second.scalar_type(), b[i].second.scalar_type()) << a[i].first;
+    EXPECT_EQ(a[i].second.device(), b[i].second.device()) << a[i].first;
+  }
+  EXPECT_EQ(find_tensor(b, "blocks.0.att.w1").size(1), 96);  // the seed's formula gives 32
+  EXPECT_EQ(find_tensor(b, "blocks.1.att.g1").size(1), 160);
+  EXPECT_EQ(trained.model->gradient_checkpointing, benched.model->gradient_checkpointing);
+  // bench writes nothing into proj_dir: only the training run's rwkv-init.pth is there
+  EXPECT_EQ(fs::list_directory(dir), std::vector<std::string>{"rwkv-init.pth"});
 }
 
 }  // namespace

@@ -79,6 +79,12 @@ at::Tensor wkv7_autograd(const at::Tensor& r, const at::Tensor& w, const at::Ten
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) { m.impl("wkv7", &wkv7_autograd); }
+// wkv7_forward / wkv7_backward are the pieces this Function is made of, not differentiable
+// themselves: autograd passes through them (no "no autograd kernel" warning, no grad_fn).
+TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) {
+  m.impl("wkv7", &wkv7_autograd);
+  m.impl("wkv7_forward", torch::CppFunction::makeFallthrough());
+  m.impl("wkv7_backward", torch::CppFunction::makeFallthrough());
+}
 
 }  // namespace rwkv7_ops

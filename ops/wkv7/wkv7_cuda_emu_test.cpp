@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "golden.h"
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/wkv7.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/wkv7.h"
 
 namespace rwkv7 {
 namespace {

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <string>
 
-#include "rwkv7/checkpoint.h"
-#include "rwkv7/config.h"
-#include "rwkv7/data.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/data/data.h"
 
 namespace rwkv7::fuzz {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "fuzz_targets.h"
-#include "rwkv7/fs.h"
+#include "rwkv7/io/fs.h"
 
 namespace rwkv7 {
 namespace {

@@ -98,3 +98,34 @@ def test_torchrun_launches_the_binary(app, tmp_path):
                         "micro_bsz=2", "epoch_limit=1"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert abs(losses(tmp_path / "torchrun")[0] - REF["steps"][0]["loss"]) <= 1e-5
+
+
+def test_sharded_run_stopped_by_sigterm_resumes_exactly(app, tmp_path):
+    # ZeRO-1 writes one state shard per rank; the resumed run must find all of them and continue
+    # as if it had never stopped (the same losses as an uninterrupted 2-rank run).
+    args = ("micro_bsz=2", "zero_stage=1", "epoch_limit=2")
+    for p in ranks(app, config(tmp_path, "whole"), 2, *args):
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    whole = losses(tmp_path / "whole")
+    assert len(whole) == 80
+    procs = ranks(app, config(tmp_path, "cut"), 2, *args)
+    deadline = time.time() + 300
+    while time.time() < deadline and not ((tmp_path / "cut" / "metrics.jsonl").exists()
+                                          and len(losses(tmp_path / "cut")) >= 50):
+        time.sleep(0.05)
+    procs[0].send_signal(signal.SIGTERM)  # one rank's signal stops both at the same step
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "SIGTERM: saved" in outs[0][0]
+    stopped_at = len(losses(tmp_path / "cut"))
+    assert 50 <= stopped_at < 80
+    for r in range(2):
+        assert (tmp_path / "cut" / f"rwkv-1.state.rank{r}-of-2.pth").is_file()
+    procs = ranks(app, config(tmp_path, "cut"), 2, "micro_bsz=2", "zero_stage=1", "train_stage=3", "epoch_limit=1")
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "with its training state (exact resume" in outs[0][0], outs[0][0]
+    cut = losses(tmp_path / "cut")
+    assert len(cut) == 80
+    assert max(abs(a - b) for a, b in zip(cut, whole)) <= 1e-6

@@ -1,0 +1,27 @@
+#include "rwkv7/model/inference.h"
+
+#include <ATen/ATen.h>
+
+namespace rwkv7 {
+
+ModelState zero_state(const RWKV& model, int64_t batch) {
+  const ModelShape& s = model->shape;
+  const auto o = model->head->weight.options();
+  ModelState st;
+  for (int64_t l = 0; l < s.n_layer; ++l)
+    st.push_back({at::zeros({batch, s.n_embd}, o),
+                  at::zeros({batch, s.n_head(), s.head_size, s.head_size}, o.dtype(at::kFloat)),
+                  at::zeros({batch, s.n_embd}, o)});
+  return st;
+}
+
+at::Tensor forward_with_state(RWKV& model, const at::Tensor& tokens, ModelState& state) {
+  at::NoGradGuard no_grad;
+  at::Tensor x = model->emb(tokens);
+  at::Tensor v_first;
+  for (auto& block : model->block_list)
+    std::tie(x, v_first) = block->forward(x, v_first, &state.at(block->layer_id));
+  return model->head(model->ln_out(x));
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,42 @@
+// The RWKV-7 language model: emb -> blocks -> ln_out -> head. Parameter names, shapes and
+// order are exactly the seed's state_dict().
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <string>
+#include <vector>
+
+#include "rwkv7/model/block.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/model_config.h"
+
+namespace rwkv7 {
+
+class RWKVImpl : public torch::nn::Module {
+ public:
+  // options: where and in which dtype the parameters live (the meta device lays out a
+  // model without memory).
+  explicit RWKVImpl(const ModelShape& shape, const at::TensorOptions& options = {});
+
+  // idx: [B, T] token ids (int64) -> logits [B, T, V]. With gradient checkpointing each
+  // block's activations are recomputed in the backward pass instead of being kept.
+  at::Tensor forward(const at::Tensor& idx);
+
+  // Name -> parameter, in the seed's order.
+  StateDict state_dict() const;
+  // Copies the dict into the parameters (converting dtypes). Throws CheckpointError listing
+  // every missing, unexpected or mis-shaped name. Layer 0's v0/v1/v2 may be absent.
+  void load_state_dict(const StateDict& dict, const std::string& path = "");
+
+  ModelShape shape;
+  bool gradient_checkpointing = false;
+  Embedding emb{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  std::vector<Block> block_list;  // the same blocks, typed
+  LayerNorm ln_out{nullptr};
+  Linear head{nullptr};
+};
+TORCH_MODULE(RWKV);
+
+}  // namespace rwkv7

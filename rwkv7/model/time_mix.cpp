@@ -1,0 +1,80 @@
+#include "rwkv7/model/time_mix.h"
+
+#include <ATen/ATen.h>
+
+#include "rwkv7/model/token_shift.h"
+#include "rwkv7/model/wkv7.h"
+
+namespace rwkv7 {
+
+TimeMixImpl::TimeMixImpl(const ModelShape& s, int64_t layer, const at::TensorOptions& o)
+    : layer_id(layer),
+      n_head(s.n_head()),
+      head_size(s.head_size),
+      has_value_residual(layer > 0 || s.layer0_value_residual) {
+  const int64_t C = s.n_embd;
+  auto vec = [&](const char* name) { return register_parameter(name, at::zeros({1, 1, C}, o)); };
+  auto mat = [&](const char* name, int64_t rows, int64_t cols) {
+    return register_parameter(name, at::zeros({rows, cols}, o));
+  };
+  // Registration order is the seed's state_dict order.
+  x_r = vec("x_r"); x_w = vec("x_w"); x_k = vec("x_k");
+  x_v = vec("x_v"); x_a = vec("x_a"); x_g = vec("x_g");
+  w1 = mat("w1", C, s.d_decay); w2 = mat("w2", s.d_decay, C); w0 = vec("w0");
+  a1 = mat("a1", C, s.d_aaa); a2 = mat("a2", s.d_aaa, C); a0 = vec("a0");
+  if (has_value_residual) {
+    v1 = mat("v1", C, s.d_mv); v2 = mat("v2", s.d_mv, C); v0 = vec("v0");
+  }
+  g1 = mat("g1", C, s.d_gate); g2 = mat("g2", s.d_gate, C);
+  k_k = vec("k_k"); k_a = vec("k_a");
+  r_k = register_parameter("r_k", at::zeros({n_head, head_size}, o));
+  auto linear = [&](const char* name) {
+    return register_module(name, Linear(C, C, o));
+  };
+  receptance = linear("receptance");
+  key = linear("key");
+  value = linear("value");
+  output = linear("output");
+  ln_x = register_module("ln_x", GroupNorm(n_head, C, 64e-5, o));
+}
+
+std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
+                                                       const at::Tensor& v_first_in,
+                                                       LayerState* state) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
+  const at::Tensor xx = token_shift(x, state ? &state->att_x_prev : nullptr) - x;
+  const at::Tensor xr = x + xx * x_r, xw = x + xx * x_w, xk = x + xx * x_k;
+  const at::Tensor xv = x + xx * x_v, xa = x + xx * x_a, xg = x + xx * x_g;
+
+  const at::Tensor r = receptance(xr);
+  // log-log decay, soft-clamped to (-inf, -0.5): the decay exp(-exp(w)) stays in (0, 0.545]
+  const at::Tensor w = -at::softplus(-(w0 + at::matmul(at::tanh(at::matmul(xw, w1)), w2))) - 0.5;
+  at::Tensor k = key(xk);
+  at::Tensor v = value(xv);
+  at::Tensor v_first = v_first_in;
+  if (layer_id == 0) {
+    v_first = v;
+  } else {  // value residual: blend towards layer 0's value
+    v = v + (v_first - v) * at::sigmoid(v0 + at::matmul(at::matmul(xv, v1), v2));
+  }
+  const at::Tensor a = at::sigmoid(a0 + at::matmul(at::matmul(xa, a1), a2));  // in-context rate
+  const at::Tensor g = at::matmul(at::sigmoid(at::matmul(xg, g1)), g2);
+
+  // kk = normalize(k * k_k) per head (L2 over N, eps 1e-12 as F.normalize)
+  at::Tensor kk = (k * k_k).view({B, T, H, N});
+  kk = kk / kk.norm(2, -1, true).clamp_min(1e-12);
+  k = k * (1 + (a - 1) * k_a);
+
+  auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
+  const at::Tensor a4 = heads(a);
+  at::Tensor y = state ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
+                       : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
+
+  y = ln_x(y.reshape({B * T, C})).view({B, T, C});
+  // bonus: y += (sum_n r * k * r_k) v, per head
+  const at::Tensor rk = (heads(r) * heads(k) * r_k).sum(-1, true);
+  y = y + (rk * heads(v)).view({B, T, C});
+  return {output(y * g), v_first};
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,11 @@
+// The token shift both mixes use: the previous position's features beside the current ones.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace rwkv7 {
+
+// shift(x)[t] = x[t-1] over the time axis of [B, T, C]; x[-1] is 0, or *prev (then set to the
+// last row of x, for the next call: RNN mode).
+at::Tensor token_shift(const at::Tensor& x, at::Tensor* prev = nullptr);
+
+}  // namespace rwkv7

@@ -1,0 +1,282 @@
+#include "rwkv7/train/distributed.h"
+
+#include <ATen/ATen.h>
+#ifdef RWKV7_HAS_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#ifdef RWKV7_HAS_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+namespace rwkv7 {
+
+namespace {
+
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  if (*end != '\0' || x < 0) throw std::runtime_error(std::string("environment variable ") + name + "='" + v + "' is not a non-negative integer");
+  return x;
+}
+
+#ifdef RWKV7_HAS_GLOO
+// A bucket: parameters laid out back to back in one flat fp32 buffer.
+struct Bucket {
+  std::vector<size_t> params;  // indices into Impl::params
+  at::Tensor flat;
+  int64_t pending = 0;         // gradients still to arrive this step
+  c10::intrusive_ptr<c10d::Work> work;
+};
+#endif
+
+}  // namespace
+
+DistEnv dist_env_from_environment() {
+  DistEnv e;
+  // torchrun's names first; then Slurm's (srun) and Open MPI's (mpirun) own
+  const bool torchrun = std::getenv("WORLD_SIZE") != nullptr;
+  const bool slurm = !torchrun && std::getenv("SLURM_NTASKS") && std::getenv("SLURM_PROCID");
+  const bool ompi = !torchrun && !slurm && std::getenv("OMPI_COMM_WORLD_SIZE");
+  e.world = env_int(slurm ? "SLURM_NTASKS" : ompi ? "OMPI_COMM_WORLD_SIZE" : "WORLD_SIZE", 1);
+  e.rank = env_int(slurm ? "SLURM_PROCID" : ompi ? "OMPI_COMM_WORLD_RANK" : "RANK", 0);
+  e.local_rank = env_int(slurm ? "SLURM_LOCALID" : ompi ? "OMPI_COMM_WORLD_LOCAL_RANK" : "LOCAL_RANK", e.rank);
+  if (e.world < 1 || e.rank >= e.world)
+    throw std::runtime_error("RANK " + std::to_string(e.rank) + " is not below WORLD_SIZE " + std::to_string(e.world));
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+  e.port = static_cast<int>(env_int("MASTER_PORT", 29500));
+  if (e.port < 1 || e.port > 65535) throw std::runtime_error("MASTER_PORT must be a TCP port");
+  return e;
+}
+
+#ifdef RWKV7_HAS_GLOO
+struct Communicator::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> pg;  // Gloo on CPUs, NCCL on GPUs
+  std::vector<at::Tensor> params;
+  std::vector<int64_t> offset;       // of each parameter in its bucket
+  std::vector<int64_t> bucket_of;
+  std::vector<Bucket> buckets;
+  std::mutex mutex;                  // hooks may run on autograd's threads
+  // sharding: owner rank and offset in the owner's segment of each parameter; segment length
+  std::vector<int64_t> owner, shard_offset;
+  int64_t segment = 0;
+
+  int64_t rank = 0, timeout_s = 0;
+  // Every wait goes through here: a dead or stuck rank becomes one clear error on the others.
+  void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* what) {
+    try {
+      w->wait();
+    } catch (const std::exception& e) {  // c10::Error, or Gloo's own (an IoException)
+      const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+      std::string detail = c10e ? c10e->what_without_backtrace() : e.what();
+      detail = detail.substr(0, detail.find('\n'));
+      throw std::runtime_error("rank " + std::to_string(rank) + " lost contact with the other processes during " +
+                               what + " (one died, or none answered within dist_timeout = " +
+                               std::to_string(timeout_s) + " s): " + detail);
+    }
+  }
+  void launch(Bucket& b) {
+    std::vector<at::Tensor> t{b.flat};
+    b.work = pg->allreduce(t);
+  }
+};
+
+Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda)
+    : impl_(std::make_unique<Impl>()), env_(env) {
+  impl_->rank = env.rank;
+  impl_->timeout_s = timeout.count();
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(env.port);
+  so.isServer = env.rank == 0;
+  so.numWorkers = static_cast<int>(env.world);
+  so.waitWorkers = true;
+  so.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  try {
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    if (cuda) {
+#ifdef RWKV7_HAS_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = ms;
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, static_cast<int>(env.rank),
+                                                             static_cast<int>(env.world), opts);
+#else
+      throw std::runtime_error("this build has no NCCL (LibTorch without CUDA, or no nccl.h)");
+#endif
+    } else {
+      auto opts = c10d::ProcessGroupGloo::Options::create(ms);
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
+                                                             static_cast<int>(env.world), opts);
+    }
+  } catch (const c10::Error& e) {
+    std::string detail = e.what_without_backtrace();
+    throw std::runtime_error("rank " + std::to_string(env.rank) + " could not meet the other " +
+                             std::to_string(env.world - 1) + " process(es) at " + env.master_addr + ":" +
+                             std::to_string(env.port) + ": " + detail.substr(0, detail.find('\n')));
+  }
+}
+
+Communicator::~Communicator() = default;
+
+void Communicator::allreduce_sum(at::Tensor& t) {
+  std::vector<at::Tensor> v{t};
+  impl_->wait(impl_->pg->allreduce(v), "all-reduce");
+}
+
+void Communicator::reduce_scatter_sum(at::Tensor& out, at::Tensor& in) {
+  impl_->wait(impl_->pg->_reduce_scatter_base(out, in), "reduce-scatter");
+}
+
+void Communicator::allgather(at::Tensor& out, at::Tensor& in) {
+  impl_->wait(impl_->pg->_allgather_base(out, in), "all-gather");
+}
+
+void Communicator::broadcast(at::Tensor& t, int64_t root) {
+  std::vector<at::Tensor> v{t};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  impl_->wait(impl_->pg->broadcast(v, o), "broadcast");
+}
+
+void Communicator::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
+
+void Communicator::attach_gradient_buckets(RWKV& model, int64_t bucket_elements) {
+  Impl& m = *impl_;
+  m.params = model->parameters();
+  m.offset.assign(m.params.size(), 0);
+  m.bucket_of.assign(m.params.size(), 0);
+  // Reverse order: autograd makes the last layers' gradients first, so buckets fill in turn.
+  for (size_t k = m.params.size(); k-- > 0;) {
+    if (m.buckets.empty() || m.buckets.back().flat.numel() + m.params[k].numel() > bucket_elements)
+      m.buckets.push_back(Bucket{{}, at::zeros({0}, m.params[k].options().dtype(at::kFloat)), 0, {}});
+    Bucket& b = m.buckets.back();
+    m.offset[k] = b.flat.numel();
+    m.bucket_of[k] = static_cast<int64_t>(m.buckets.size()) - 1;
+    b.params.push_back(k);
+    b.flat = at::zeros({b.flat.numel() + m.params[k].numel()}, b.flat.options());
+  }
+  for (auto& b : m.buckets) b.pending = static_cast<int64_t>(b.params.size());
+  for (size_t k = 0; k < m.params.size(); ++k) {
+    m.params[k].register_hook([this, k](const at::Tensor& grad) {
+      Impl& mm = *impl_;
+      std::lock_guard<std::mutex> lock(mm.mutex);
+      Bucket& b = mm.buckets[mm.bucket_of[k]];
+      b.flat.narrow(0, mm.offset[k], grad.numel()).copy_(grad.reshape({-1}));
+      if (--b.pending == 0) mm.launch(b);
+    });
+  }
+}
+
+void Communicator::finish_gradients() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mutex);
+  for (auto& b : m.buckets) {
+    if (b.pending > 0) {  // parameters without a gradient this step (e.g. layer 0's v0/v1/v2)
+      for (size_t k : b.params)
+        if (!m.params[k].grad().defined()) b.flat.narrow(0, m.offset[k], m.params[k].numel()).zero_();
+      m.launch(b);
+    }
+  }
+  const double inv = 1.0 / static_cast<double>(env_.world);
+  at::NoGradGuard no_grad;
+  for (auto& b : m.buckets) {
+    m.wait(b.work, "gradient all-reduce");
+    b.work.reset();
+    b.flat.mul_(inv);
+    for (size_t k : b.params) {
+      at::Tensor& p = m.params[k];
+      if (!p.grad().defined()) continue;  // no gradient on any rank (the same graph everywhere)
+      p.mutable_grad().copy_(b.flat.narrow(0, m.offset[k], p.numel()).view(p.sizes()));
+    }
+    b.pending = static_cast<int64_t>(b.params.size());
+  }
+}
+
+std::vector<bool> Communicator::shard_parameters(RWKV& model) {
+  Impl& m = *impl_;
+  m.params = model->parameters();
+  const size_t n = m.params.size();
+  std::vector<int64_t> load(env_.world, 0);
+  m.owner.assign(n, 0);
+  m.shard_offset.assign(n, 0);
+  // largest first, each to the least-loaded rank: deterministic, so every rank agrees
+  std::vector<size_t> order(n);
+  for (size_t k = 0; k < n; ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return m.params[a].numel() > m.params[b].numel(); });
+  for (size_t k : order) {
+    const int64_t r = std::min_element(load.begin(), load.end()) - load.begin();
+    m.owner[k] = r;
+    load[r] += m.params[k].numel();
+  }
+  std::fill(load.begin(), load.end(), 0);
+  for (size_t k = 0; k < n; ++k) {
+    m.shard_offset[k] = load[m.owner[k]];
+    load[m.owner[k]] += m.params[k].numel();
+  }
+  m.segment = *std::max_element(load.begin(), load.end());
+  std::vector<bool> owned(n);
+  for (size_t k = 0; k < n; ++k) owned[k] = m.owner[k] == env_.rank;
+  return owned;
+}
+
+void Communicator::reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>& master) {
+  Impl& m = *impl_;
+  const auto f32 = m.params[0].options().dtype(at::kFloat);
+  at::Tensor in = at::zeros({env_.world * m.segment}, f32), out = at::empty({m.segment}, f32);
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < m.params.size(); ++k)
+    if (m.params[k].grad().defined())
+      in.narrow(0, m.owner[k] * m.segment + m.shard_offset[k], m.params[k].numel()).copy_(m.params[k].grad().reshape({-1}));
+  reduce_scatter_sum(out, in);
+  out.mul_(1.0 / static_cast<double>(env_.world));
+  for (size_t k = 0; k < m.params.size(); ++k) {
+    const bool had = m.params[k].grad().defined();
+    m.params[k].mutable_grad() = at::Tensor();
+    if (had && m.owner[k] == env_.rank)
+      master(k).mutable_grad() = out.narrow(0, m.shard_offset[k], m.params[k].numel()).view(m.params[k].sizes()).clone();
+  }
+}
+
+void Communicator::allgather_parameters(const std::function<at::Tensor&(size_t)>& master) {
+  Impl& m = *impl_;
+  const auto f32 = m.params[0].options().dtype(at::kFloat);
+  at::Tensor mine = at::zeros({m.segment}, f32), all = at::empty({env_.world * m.segment}, f32);
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < m.params.size(); ++k)
+    if (m.owner[k] == env_.rank)
+      mine.narrow(0, m.shard_offset[k], m.params[k].numel()).copy_(master(k).reshape({-1}));
+  allgather(all, mine);
+  for (size_t k = 0; k < m.params.size(); ++k)
+    m.params[k].copy_(all.narrow(0, m.owner[k] * m.segment + m.shard_offset[k], m.params[k].numel()).view(m.params[k].sizes()));
+}
+
+#else  // built without Gloo's headers: a clear error when several processes are asked for
+
+struct Communicator::Impl {};
+Communicator::Communicator(const DistEnv& env, std::chrono::seconds, bool) : env_(env) {
+  throw std::runtime_error("this build has no data-parallel support (it was built without libgloo-dev)");
+}
+Communicator::~Communicator() = default;
+void Communicator::allreduce_sum(at::Tensor&) {}
+void Communicator::reduce_scatter_sum(at::Tensor&, at::Tensor&) {}
+void Communicator::allgather(at::Tensor&, at::Tensor&) {}
+void Communicator::broadcast(at::Tensor&, int64_t) {}
+void Communicator::barrier() {}
+void Communicator::attach_gradient_buckets(RWKV&, int64_t) {}
+void Communicator::finish_gradients() {}
+std::vector<bool> Communicator::shard_parameters(RWKV&) { return {}; }
+void Communicator::reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>&) {}
+void Communicator::allgather_parameters(const std::function<at::Tensor&(size_t)>&) {}
+
+#endif
+}  // namespace rwkv7

@@ -1,0 +1,67 @@
+// Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore for the
+// rendezvous and ProcessGroupGloo on CPUs (ProcessGroupNCCL on GPUs is the same interface;
+// see docs/distributed.md). Processes start torchrun-style: RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR, MASTER_PORT. c10d stays inside distributed.cpp.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rwkv7/model/model.h"
+
+namespace rwkv7 {
+
+struct DistEnv {
+  int64_t rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int port = 29500;
+  bool enabled() const { return world > 1; }
+};
+
+// From the environment; throws std::runtime_error naming a malformed variable.
+DistEnv dist_env_from_environment();
+
+class Communicator {
+ public:
+  // Rendezvous with the other ranks (every collective and the rendezvous time out after
+  // `timeout`, so a dead rank ends the others with an error instead of a hang).
+  // cuda: NCCL (tensors on this process's GPU, cuda:LOCAL_RANK); else Gloo (CPU tensors).
+  Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda = false);
+  ~Communicator();
+
+  int64_t rank() const { return env_.rank; }
+  int64_t world() const { return env_.world; }
+
+  void allreduce_sum(at::Tensor& t);                                   // in place
+  void reduce_scatter_sum(at::Tensor& out, at::Tensor& in);            // in: world x out
+  void allgather(at::Tensor& out, at::Tensor& in);                     // out: world x in
+  void broadcast(at::Tensor& t, int64_t root);
+  void barrier();
+
+  // Gradient averaging that overlaps the backward pass: each parameter's gradient is copied
+  // into a bucket as autograd produces it; a full bucket's all-reduce starts at once (Gloo
+  // runs it on its own threads). finish_gradients() completes the rest, waits, and leaves the
+  // mean gradient over ranks in every parameter's .grad.
+  void attach_gradient_buckets(RWKV& model, int64_t bucket_elements = int64_t(1) << 22);
+  void finish_gradients();
+
+  // Optimizer sharding (ZeRO stage 1). Each parameter gets one owner rank (balanced by size);
+  // returns which parameters this rank owns (named_parameters order).
+  std::vector<bool> shard_parameters(RWKV& model);
+  // Reduce-scatter the gradients: each rank receives the mean gradient of the parameters it
+  // owns, as the .grad of master(k) (the optimizer's fp32 copy); other .grads are cleared.
+  void reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>& master);
+  // All-gather: every rank's model receives the owners' updated parameters.
+  void allgather_parameters(const std::function<at::Tensor&(size_t)>& master);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  DistEnv env_;
+};
+
+}  // namespace rwkv7

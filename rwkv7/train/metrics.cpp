@@ -1,0 +1,124 @@
+#include "rwkv7/train/metrics.h"
+
+#include <fmt/format.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <stdexcept>
+
+namespace rwkv7 {
+
+namespace {
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::FILE* open_append(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  if (!f) throw std::runtime_error(path + ": cannot open for writing");
+  return f;
+}
+
+void write_synced(std::FILE* f, const std::string& s) {
+  std::fputs(s.c_str(), f);
+  std::fflush(f);
+  ::fsync(fileno(f));
+}
+
+// 17 significant digits: a double read back is the same double
+std::string json_number(double x) { return std::isfinite(x) ? fmt::format("{:.17g}", x) : "null"; }
+}  // namespace
+
+std::string python_datetime_now() {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  std::tm local{};
+  localtime_r(&tv.tv_sec, &local);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &local);
+  return fmt::format("{}.{:06d}", buf, static_cast<int>(tv.tv_usec));
+}
+
+RunLog::RunLog(const std::string& proj_dir)
+    : log_(open_append(proj_dir + "/train_log.txt")),
+      metrics_(open_append(proj_dir + "/metrics.jsonl")) {}
+
+RunLog::~RunLog() {
+  if (log_) std::fclose(log_);
+  if (metrics_) std::fclose(metrics_);
+}
+
+void RunLog::new_run(const std::string& settings) {
+  char stamp[32];
+  std::time_t t = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&t, &local);
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H-%M-%S", &local);
+  write_synced(log_, fmt::format("NEW RUN {}\n{}", stamp, settings));
+}
+
+void RunLog::step(const StepMetrics& m) {
+  write_synced(metrics_,
+               fmt::format("{{\"step\": {}, \"epoch\": {}, \"loss\": {}, \"lr\": {}, \"grad_norm\": {}, "
+                           "\"tokens\": {}, \"tokens_per_s\": {}, \"step_ms\": {}, \"skipped\": {}}}\n",
+                           m.step, m.epoch, json_number(m.loss), json_number(m.lr),
+                           json_number(m.grad_norm), m.tokens, json_number(m.tokens_per_s),
+                           json_number(m.step_ms), m.skipped ? "true" : "false"));
+}
+
+void RunLog::epoch(int64_t epoch, double mean_loss, double lr, int64_t epoch_in_run) {
+  write_synced(log_, fmt::format("{} {:.6f} {:.4f} {:.8f} {} {}\n", epoch, mean_loss,
+                                 std::exp(mean_loss), lr, python_datetime_now(), epoch_in_run));
+}
+
+void RunLog::validation(int64_t step, int64_t epoch, double val_loss) {
+  write_synced(metrics_, fmt::format("{{\"val_step\": {}, \"epoch\": {}, \"val_loss\": {}}}\n", step,
+                                     epoch, json_number(val_loss)));
+  write_synced(log_, fmt::format("validation step {} epoch {} loss {:.6f}\n", step, epoch, val_loss));
+}
+
+void RunLog::event(const std::string& kind, const std::string& detail) {
+  std::string escaped;
+  for (char c : detail) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (c == '\n') { escaped += "\\n"; continue; }
+    escaped += c;
+  }
+  write_synced(metrics_, fmt::format("{{\"event\": \"{}\", \"detail\": \"{}\"}}\n", kind, escaped));
+  write_synced(log_, fmt::format("{}: {}\n", kind, detail));
+}
+
+Progress::Progress(int64_t total_steps, int64_t every)
+    : tty_(::isatty(fileno(stdout))), total_(total_steps), every_(std::max<int64_t>(1, every)),
+      started_(now_seconds()) {}
+
+void Progress::update(const StepMetrics& m, int64_t done) {
+  if (total_ < 0) return;  // not this rank's to show
+  const double elapsed = now_seconds() - started_;
+  const double left = done > 0 && total_ > 0 ? elapsed / done * std::max<int64_t>(0, total_ - m.step - 1) : 0;
+  const int h = static_cast<int>(left / 3600), mi = static_cast<int>(std::fmod(left, 3600) / 60),
+            se = static_cast<int>(std::fmod(left, 60));
+  const std::string text = fmt::format(
+      "epoch {} step {} loss {:.4f} lr {:.3e} {:.1f} kt/s left {:02d}:{:02d}:{:02d}{}", m.epoch,
+      m.step, m.loss, m.lr, m.tokens_per_s / 1000, h, mi, se, m.skipped ? " (skipped)" : "");
+  if (tty_) {
+    const int width = 24;
+    const int filled = total_ > 0 ? static_cast<int>(width * std::min(1.0, double(m.step + 1) / total_)) : 0;
+    std::printf("\r[%s%s] %s\033[K", std::string(filled, '#').c_str(),
+                std::string(width - filled, '.').c_str(), text.c_str());
+    std::fflush(stdout);
+  } else if (done % every_ == 0) {
+    std::printf("%s\n", text.c_str());
+    std::fflush(stdout);
+  }
+}
+
+void Progress::finish_line() {
+  if (tty_ && total_ >= 0) std::printf("\n");
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,128 @@
+#include "rwkv7/train/optim.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim/adamw.h>
+
+#include <cmath>
+#include <set>
+
+#include "rwkv7/train/param_groups.h"
+
+namespace rwkv7 {
+
+SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s, std::vector<bool> owned)
+    : owned_(std::move(owned)) {
+  // Groups in the seed's order: lr x1 (no decay), lr x2 (att.w0), decay.
+  std::vector<std::vector<at::Tensor>> groups(3);
+  const auto named = model->named_parameters();
+  if (owned_.empty()) owned_.assign(named.size(), true);
+  for (size_t k = 0; k < named.size(); ++k) {
+    const auto& p = named[k];
+    names_.push_back(p.key());
+    params_.push_back(p.value());
+    if (!owned_[k]) {
+      masters_.push_back(at::Tensor());
+      continue;
+    }
+    const ParamGroupRule rule = seed_param_group(p.key(), p.value(), s.weight_decay);
+    const int g = rule.lr_scale == 2.0 ? 1 : rule.weight_decay > 0 ? 2 : 0;
+    at::Tensor master = p.value();
+    if (master.scalar_type() != at::kFloat) {
+      master = p.value().detach().to(at::kFloat).clone().set_requires_grad(true);
+    }
+    masters_.push_back(master);
+    groups[g].push_back(master);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  const double scales[3] = {1.0, 2.0, 1.0};
+  const double decays[3] = {0.0, 0.0, s.weight_decay};
+  for (int g = 0; g < 3; ++g) {
+    if (groups[g].empty()) continue;
+    auto opts = std::make_unique<torch::optim::AdamWOptions>(s.lr * scales[g]);
+    opts->betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(decays[g]).amsgrad(false);
+    param_groups.emplace_back(groups[g], std::move(opts));
+    lr_scale_.push_back(scales[g]);
+  }
+  adam_ = std::make_unique<torch::optim::AdamW>(param_groups, torch::optim::AdamWOptions(s.lr));
+}
+
+SeedOptimizer::~SeedOptimizer() = default;
+
+void SeedOptimizer::set_lr(double lr) {
+  auto& groups = adam_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * lr_scale_[g]);
+}
+
+double SeedOptimizer::clip_gradients(double max_norm,
+                                     const std::function<double(double)>& global_sum_of_squares) {
+  std::vector<at::Tensor> norms;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!owned_[i]) continue;
+    const at::Tensor& g = params_[i].grad();
+    if (g.defined() && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      masters_[i].mutable_grad() = g.to(at::kFloat);
+    if (masters_[i].grad().defined()) norms.push_back(masters_[i].grad().norm(2).to(at::kFloat));
+  }
+  double norm = norms.empty() ? 0.0 : at::stack(norms).norm(2).item<double>();
+  if (global_sum_of_squares) norm = std::sqrt(global_sum_of_squares(norm * norm));
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0 && std::isfinite(norm)) {
+    at::NoGradGuard no_grad;
+    for (auto& m : masters_)
+      if (m.defined() && m.grad().defined()) m.grad().mul_(coef);
+  }
+  return norm;
+}
+
+void SeedOptimizer::step() {
+  adam_->step();
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (owned_[i] && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      params_[i].copy_(masters_[i]);
+}
+
+void SeedOptimizer::zero_grad() {
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  for (auto& m : masters_)
+    if (m.defined()) m.mutable_grad() = at::Tensor();
+}
+
+StateDict SeedOptimizer::state() const {
+  StateDict out;
+  const auto& st = adam_->state();
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!owned_[i]) continue;
+    auto it = st.find(masters_[i].unsafeGetTensorImpl());
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      out.emplace_back("master." + names_[i], masters_[i].detach());
+    if (it == st.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    out.emplace_back("exp_avg." + names_[i], s.exp_avg());
+    out.emplace_back("exp_avg_sq." + names_[i], s.exp_avg_sq());
+    out.emplace_back("step." + names_[i], at::tensor(s.step(), at::kLong));
+  }
+  return out;
+}
+
+void SeedOptimizer::load_state(const StateDict& state) {
+  auto& st = adam_->state();
+  std::set<std::string> names;
+  for (const auto& kv : state) names.insert(kv.first);
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!owned_[i]) continue;
+    const std::string& n = names_[i];
+    if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
+      masters_[i].copy_(find_tensor(state, "master." + n));
+    if (!names.count("exp_avg." + n)) continue;  // never stepped (e.g. layer 0's unused v0/v1/v2)
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->exp_avg(find_tensor(state, "exp_avg." + n).to(masters_[i].options()).clone());
+    s->exp_avg_sq(find_tensor(state, "exp_avg_sq." + n).to(masters_[i].options()).clone());
+    s->step(find_tensor(state, "step." + n).item<int64_t>());
+    st[masters_[i].unsafeGetTensorImpl()] = std::move(s);
+  }
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,306 @@
+#include "rwkv7/train/run.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#ifdef RWKV7_HAS_CUDA_OP
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+#include "rwkv7/data/data.h"
+#include "rwkv7/io/fs.h"
+#include "rwkv7/model/init.h"
+#include "rwkv7/model/load.h"
+#include "rwkv7/train/loss.h"
+
+namespace rwkv7 {
+
+namespace {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// The time once the device has finished the work queued so far.
+double synced_seconds(const at::Device& d) {
+#ifdef RWKV7_HAS_CUDA_OP
+  if (d.is_cuda()) c10::cuda::device_synchronize();
+#else
+  (void)d;
+#endif
+  return now_seconds();
+}
+
+// The data, checked against the config: magic_prime fits, every token id < vocab_size.
+void check_data(const BinIdx& data, const TrainConfig& cfg) {
+  const std::string why = check_magic_prime(cfg.magic_prime, data.num_tokens(), cfg.ctx_len);
+  if (!why.empty()) throw ConfigError("key 'magic_prime': " + why);
+  const int64_t top = data.max_token();
+  if (top >= cfg.vocab_size)
+    throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}",
+                                  cfg.data_file, top, cfg.vocab_size));
+}
+
+// A fixed held-out set: `count` windows of ctx_len + 1 tokens spread evenly over the data.
+at::Tensor validation_windows(const BinIdx& data, int64_t ctx_len, int64_t count) {
+  if (data.num_tokens() < static_cast<uint64_t>(ctx_len + 1))
+    throw ConfigError("key 'val_data_file': fewer tokens than ctx_len + 1");
+  at::Tensor w = at::empty({count, ctx_len + 1}, at::kLong);
+  const uint64_t span = data.num_tokens() - (ctx_len + 1);
+  for (int64_t j = 0; j < count; ++j)
+    data.read(span * j / count, ctx_len + 1, w[j].data_ptr<int64_t>());
+  return w;
+}
+
+// The model a checkpoint holds must be the config's (its LoRA and FFN widths may differ:
+// released models do).
+void check_fits_config(const ModelShape& got, const TrainConfig& cfg, const std::string& path) {
+  const ModelShape want = model_shape(cfg);
+  if (got.n_layer != want.n_layer || got.n_embd != want.n_embd || got.vocab_size != want.vocab_size ||
+      got.head_size != want.head_size)
+    throw CheckpointError(fmt::format(
+        "{} does not fit the model: it is L{} D{} V{} head {}, the config says L{} D{} V{} head {}", path,
+        got.n_layer, got.n_embd, got.vocab_size, got.head_size, want.n_layer, want.n_embd, want.vocab_size,
+        want.head_size));
+}
+
+bool all_finite(RWKV& model) {
+  at::NoGradGuard no_grad;
+  for (const auto& p : model->parameters())
+    if (!at::isfinite(p).all().item<bool>()) return false;
+  return true;
+}
+
+}  // namespace
+
+ModelShape model_shape(const TrainConfig& cfg) {
+  ModelShape s = seed_shape(cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.head_size);
+  if (cfg.d_decay_lora) s.d_decay = cfg.d_decay_lora;
+  if (cfg.d_aaa_lora) s.d_aaa = cfg.d_aaa_lora;
+  if (cfg.d_mv_lora) s.d_mv = cfg.d_mv_lora;
+  if (cfg.d_gate_lora) s.d_gate = cfg.d_gate_lora;
+  return s;
+}
+
+at::Device training_device(const TrainConfig& cfg, int64_t local_rank) {
+  const bool have_cuda = at::globalContext().hasCUDA();
+  if (cfg.device == "cuda" && !have_cuda)
+    throw ConfigError("key 'device': cuda was asked for, but no CUDA device is available");
+  return (cfg.device == "cuda" || (cfg.device == "auto" && have_cuda))
+             ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank))
+             : at::Device(at::kCPU);
+}
+
+at::ScalarType compute_dtype(const TrainConfig& cfg) {
+  return cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat;
+}
+
+RWKV init_model(const TrainConfig& cfg, uint64_t seed) {
+  RWKV model(model_shape(cfg));
+  init_seed_weights(model, seed);
+  return model;
+}
+
+std::string prepare_init(const TrainConfig& cfg) {
+  const RunDir dir(cfg.proj_dir);
+  dir.ensure_writable();
+  const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
+                                             : static_cast<uint64_t>(std::time(nullptr));
+  RWKV model = init_model(cfg, seed);
+  if (cfg.precision == "bf16") model->to(at::kBFloat16);
+  const StateDict weights = model->state_dict();
+  dir.save(dir.init_checkpoint(), &weights, nullptr, {});
+  std::printf("wrote %s (seed %llu, %s)\n", dir.init_checkpoint().c_str(),
+              static_cast<unsigned long long>(seed), cfg.precision.c_str());
+  return dir.init_checkpoint();
+}
+
+Run::Run(const TrainConfig& config, Purpose purpose)
+    : cfg(config), env(dist_env_from_environment()), dir(config.proj_dir) {
+  if (env.enabled()) {  // torchrun-style: WORLD_SIZE processes, rank 0 alone writes
+    if (cfg.devices != 1 && cfg.devices != env.world)
+      throw ConfigError(fmt::format("key 'devices': {} but WORLD_SIZE is {}", cfg.devices, env.world));
+    cfg.devices = env.world;
+    cfg.validate();
+  }
+  rank0 = env.rank == 0;
+  sharded_ = env.enabled() && cfg.zero_stage == 1;
+  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  device = training_device(cfg, env.local_rank);
+  if (purpose == Purpose::kBench) {
+    start.note = "bench: the config's model, freshly initialised";
+    model = init_model(cfg, 0);
+    build_model();
+    build_optimizer({});
+    return;
+  }
+  dir.ensure_writable();
+  if (env.enabled())
+    comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
+  open_data();
+  const StateDict training_state = choose_start();
+  if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
+  if (rank0) std::printf("%s\n", start.note.c_str());
+  const StateDict weights = start.weights.empty() ? read_pth(start.load_path) : std::move(start.weights);
+  start.weights.clear();
+  model = model_from_state_dict(weights, start.load_path);
+  check_fits_config(model->shape, cfg, start.load_path);
+  build_model();
+  build_optimizer(training_state);
+}
+
+Run::~Run() = default;
+
+void Run::open_data() {
+  data_ = std::make_unique<BinIdx>(cfg.data_file);
+  check_data(*data_, cfg);
+  if (cfg.val_data_file.empty()) return;
+  BinIdx val(cfg.val_data_file);
+  if (val.max_token() >= cfg.vocab_size) throw ConfigError("key 'val_data_file': has token ids >= vocab_size");
+  val_windows_ = validation_windows(val, cfg.ctx_len, cfg.val_samples);
+}
+
+StateSharding Run::sharding() const { return StateSharding{sharded_, env.rank, env.world}; }
+
+// Fresh (rwkv-init.pth written now), a given checkpoint (load_model), or the seed's resume from
+// proj_dir; in the last case, exactly when the checkpoint's training state is there.
+StateDict Run::choose_start() {
+  start = StartPoint{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, "", {}};
+  if (cfg.train_stage >= 2) {
+    start = dir.find_resume_point(cfg.warmup_steps);
+  } else if (start.load_path.empty()) {
+    start.load_path = dir.init_checkpoint();
+    if (rank0) prepare_init(cfg);
+    start.note = "fresh init";
+  } else {
+    start.note = "loading " + start.load_path;
+  }
+  const int64_t epoch_steps = cfg.epoch_steps();
+  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, epoch_steps};
+  if (cfg.train_stage < 2 || cfg.exact_resume != 1) return {};
+  std::string why_not;
+  try {
+    StateDict state = dir.read_state(start.load_path, sharding(), &why_not);
+    if (!state.empty()) {
+      const std::string file = RunDir::state_file(start.load_path, sharding());
+      const RunPosition saved = decode_position(state, file);
+      if (saved.epoch_steps != epoch_steps)
+        throw CheckpointError(file + ": made with another epoch_samples / micro_bsz");
+      pos = saved;
+      start.note += fmt::format(" with its training state (exact resume at mini-epoch {}, step {})",
+                                pos.epoch_begin + pos.epoch_in_run, pos.step_in_epoch);
+      return state;
+    }
+  } catch (const CheckpointError& e) {
+    why_not = e.what();
+  }
+  start.note += fmt::format(" (weights only: {})", why_not);
+  return {};
+}
+
+// The model on its device and dtype; with several processes, every rank starts from rank 0's
+// weights and the gradients are averaged (buckets) or sharded (ZeRO-1).
+void Run::build_model() {
+  model->to(device, compute_dtype(cfg));
+  model->gradient_checkpointing = cfg.grad_cp == 1;
+  model->train();
+  if (!comm) return;
+  for (auto& p : model->parameters()) comm->broadcast(p, 0);
+  if (!sharded_) comm->attach_gradient_buckets(model);
+}
+
+void Run::build_optimizer(const StateDict& training_state) {
+  const std::vector<bool> owned = sharded_ ? comm->shard_parameters(model) : std::vector<bool>{};
+  optimizer = std::make_unique<SeedOptimizer>(
+      model, OptimizerSettings{cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay}, owned);
+  if (!training_state.empty()) optimizer->load_state(training_state);
+  if (sharded_)
+    global_sum_of_squares_ = [this](double local) {
+      at::Tensor t = at::tensor(local, at::kDouble);
+      comm->allreduce_sum(t);
+      return t.item<double>();
+    };
+}
+
+Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
+  at::Tensor tokens = at::empty({cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
+  for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
+    const uint64_t idx = step_in_epoch * cfg.micro_bsz + j;
+    const uint64_t offset = sample_offset(cfg.magic_prime, cfg.ctx_len, cfg.epoch_samples, epoch, idx,
+                                          env.rank, cfg.devices);
+    data_->read(offset, cfg.ctx_len + 1, tokens[j].data_ptr<int64_t>());
+  }
+  return {tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)};
+}
+
+StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) {
+  StepResult r;
+  optimizer->set_lr(lr);
+  const double t0 = timed ? synced_seconds(device) : now_seconds();
+  // forward, loss
+  const at::Tensor loss = cross_entropy_l2wrap(model->forward(batch.x.to(device)), batch.y.to(device));
+  const double t1 = timed ? synced_seconds(device) : t0;
+  // backward
+  loss.backward();
+  r.loss = loss.item<double>();
+  const double t2 = timed ? synced_seconds(device) : t0;
+  r.stop = stop_here;
+  if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
+    if (sharded_) comm->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
+    else comm->finish_gradients();
+    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, at::kDouble);
+    comm->allreduce_sum(shared);
+    r.loss = shared[0].item<double>() / env.world;
+    r.stop = shared[1].item<double>() > 0;
+  }
+  // clip, step: a non-finite loss or gradient skips the update
+  r.grad_norm = optimizer->clip_gradients(cfg.grad_clip, global_sum_of_squares_);
+  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
+  if (!r.skipped) optimizer->step();
+  if (!r.skipped && sharded_)
+    comm->allgather_parameters([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
+  optimizer->zero_grad();
+  const double t3 = timed ? synced_seconds(device) : now_seconds();
+  r.forward_ms = (t1 - t0) * 1e3;
+  r.backward_ms = (t2 - t1) * 1e3;
+  r.optimizer_ms = (t3 - t2) * 1e3;
+  r.step_ms = (t3 - t0) * 1e3;
+  return r;
+}
+
+double Run::validate() {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (int64_t i = 0; i < val_windows_.size(0); i += cfg.micro_bsz) {
+    const at::Tensor w = val_windows_.slice(0, i, std::min(i + cfg.micro_bsz, val_windows_.size(0))).to(device);
+    const int64_t T = w.size(1) - 1;
+    const at::Tensor logits = model->forward(w.slice(1, 0, T));
+    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
+                                  w.slice(1, 1, T + 1).reshape({-1}), {}, at::Reduction::Sum)
+               .item<double>();
+  }
+  return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
+}
+
+void Run::save(const std::string& checkpoint, bool with_state) {
+  if (!all_finite(model))
+    throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
+  StateDict weights, state;
+  if (rank0) weights = model->state_dict();
+  const bool writes_state = with_state && (rank0 || sharded_);
+  if (writes_state) {
+    state = encode_position(pos);
+    for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
+  }
+  dir.save(checkpoint, rank0 ? &weights : nullptr, writes_state ? &state : nullptr, sharding());
+}
+
+}  // namespace rwkv7

@@ -1,0 +1,102 @@
+// One training run, set up and ready to step: the owner of the training step. `rwkv7 train`
+// drives it through the seed's loop (trainer.cpp); `rwkv7 bench` times the same step().
+//
+// Opening a run does, in order: the data-parallel environment (torchrun-style variables), the
+// device, the run folder, the communicator, the data, the start point (fresh, load_model, or
+// resume from proj_dir, exactly when the training state is there), the model, the optimizer.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/model/model.h"
+#include "rwkv7/model/model_config.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/train/distributed.h"
+#include "rwkv7/train/optim.h"
+#include "rwkv7/train/run_dir.h"
+#include "rwkv7/train/train_state.h"
+
+namespace rwkv7 {
+
+class BinIdx;
+
+// The one way from a config to a model and where it computes.
+ModelShape model_shape(const TrainConfig& cfg);  // the seed's shape, d_*_lora keys where set
+at::Device training_device(const TrainConfig& cfg, int64_t local_rank);  // cuda:local_rank or cpu
+at::ScalarType compute_dtype(const TrainConfig& cfg);                     // bf16 or fp32
+
+// A new model by the seed's init rules, in fp32 on the CPU.
+RWKV init_model(const TrainConfig& cfg, uint64_t seed);
+// Writes proj_dir/rwkv-init.pth by the seed's init rules (bf16 for bf16 runs, else fp32).
+std::string prepare_init(const TrainConfig& cfg);
+
+struct Batch {
+  at::Tensor x, y;  // [micro_bsz, ctx_len] token ids: inputs and next-token targets
+};
+
+struct StepResult {
+  double loss = 0;        // mean over the global batch
+  double grad_norm = 0;   // before clipping
+  bool skipped = false;   // the loss or gradient was not finite: no update
+  bool stop = false;      // some rank asked to stop (signal): all ranks stop together
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, step_ms = 0;
+};
+
+class Run {
+ public:
+  enum class Purpose {
+    kTrain,  // everything: files in proj_dir, data, start point
+    kBench,  // the config's model freshly initialised in memory; no data, no files
+  };
+  explicit Run(const TrainConfig& config, Purpose purpose = Purpose::kTrain);
+  ~Run();
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  // x, y of step `step_in_epoch` of mini-epoch `epoch`: this rank's samples by the seed's sampler.
+  Batch batch(int64_t epoch, int64_t step_in_epoch) const;
+  // One optimizer step at `lr`: forward, loss, backward, gradient mean over ranks, clip,
+  // update. `stop_here`: this process was asked to stop (shared with the other ranks).
+  // `timed`: wait for the device between phases, so the phase times are true (bench).
+  StepResult step(const Batch& batch, double lr, bool stop_here = false, bool timed = false);
+
+  bool validates() const { return val_windows_.defined(); }
+  double validate();  // mean cross-entropy over the held-out windows
+
+  // Weights as `checkpoint` (rank 0) and, with `with_state`, the training state beside it
+  // (position `pos`, optimizer moments and masters; one shard per rank under ZeRO-1).
+  // Refuses (throws) to write weights that are no longer finite.
+  void save(const std::string& checkpoint, bool with_state);
+
+  TrainConfig cfg;
+  DistEnv env;
+  bool rank0 = true;
+  at::Device device{at::kCPU};
+  RunDir dir;
+  StartPoint start;
+  RunPosition pos;
+  RWKV model{nullptr};
+  std::unique_ptr<SeedOptimizer> optimizer;
+  std::unique_ptr<Communicator> comm;
+
+ private:
+  void open_data();
+  StateDict choose_start();           // sets start and pos; returns the training state to load
+  void build_model();
+  void build_optimizer(const StateDict& training_state);
+  StateSharding sharding() const;
+
+  bool sharded_ = false;  // ZeRO-1
+  std::unique_ptr<BinIdx> data_;
+  at::Tensor val_windows_;
+  std::function<double(double)> global_sum_of_squares_;  // sharded clipping
+};
+
+}  // namespace rwkv7

@@ -1,0 +1,30 @@
+// Where a run stands, saved beside each checkpoint as rwkv-<n>.state.pth (a .pth dict), so that
+// a resumed run continues exactly as if it had never stopped: the optimizer's moments and fp32
+// master weights, the step position, the schedule's anchor and the mini-epoch's loss so far.
+// (The seed saves weights only; without this file we resume as it does.)
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "rwkv7/io/checkpoint.h"
+
+namespace rwkv7 {
+
+struct RunPosition {
+  int64_t epoch_begin = 0;       // the schedule's anchor: the first mini-epoch of the original run
+  int64_t warmup_steps = -1;     // the warmup the original run used
+  int64_t epoch_in_run = 0;      // next step's mini-epoch, counted from epoch_begin
+  int64_t step_in_epoch = 0;     // next step within that mini-epoch
+  double epoch_loss_sum = 0;     // the mini-epoch's losses so far (for its train_log line)
+  int64_t epoch_loss_count = 0;
+  int64_t epoch_steps = 0;       // for a consistency check on resume
+};
+
+// rwkv-<n>.pth -> rwkv-<n>.state.pth
+std::string state_path_for(const std::string& checkpoint_path);
+
+StateDict encode_position(const RunPosition& p);
+// Throws CheckpointError if the dict does not hold a position.
+RunPosition decode_position(const StateDict& d, const std::string& path);
+
+}  // namespace rwkv7

@@ -1,0 +1,183 @@
+#include "rwkv7/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "rwkv7/train/metrics.h"
+#include "rwkv7/train/schedule.h"
+
+namespace rwkv7 {
+
+namespace {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// SIGINT / SIGTERM ask the loop to save and stop after the step in flight; a second one ends
+// the process at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal) std::_Exit(128 + sig);
+  g_stop_signal = sig;
+}
+
+struct SignalScope {
+  struct sigaction old_int {}, old_term {};
+  SignalScope() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+// The run log on rank 0; nothing elsewhere.
+struct NullableLog {
+  std::unique_ptr<RunLog> log;
+  void new_run(const std::string& s) { if (log) log->new_run(s); }
+  void step(const StepMetrics& m) { if (log) log->step(m); }
+  void epoch(int64_t e, double l, double lr, int64_t r) { if (log) log->epoch(e, l, lr, r); }
+  void validation(int64_t s, int64_t e, double v) { if (log) log->validation(s, e, v); }
+  void event(const std::string& k, const std::string& d) { if (log) log->event(k, d); }
+};
+
+// The loop's state between steps: what it logs and when it stops.
+struct Loop {
+  Run& run;
+  NullableLog log;
+  Progress progress;
+  ScheduleParams schedule;
+  int64_t tokens_per_step;
+  RunSummary summary;
+  double lr = 0;
+  int64_t bad_in_a_row = 0;
+};
+
+// A step whose loss or gradient was not finite was skipped; too many in a row end the run.
+void count_bad_step(Loop& L, const StepResult& r, int64_t real_step) {
+  L.bad_in_a_row = r.skipped ? L.bad_in_a_row + 1 : 0;
+  if (!r.skipped) return;
+  L.progress.finish_line();
+  if (L.run.rank0)
+    std::fprintf(stderr, "warning: step %lld: loss %g, gradient norm %g: update skipped (%lld in a row)\n",
+                 static_cast<long long>(real_step), r.loss, r.grad_norm, static_cast<long long>(L.bad_in_a_row));
+  if (L.bad_in_a_row < L.run.cfg.max_bad_steps) return;
+  L.log.event("stopped", fmt::format("{} steps in a row with a non-finite loss or gradient", L.bad_in_a_row));
+  throw std::runtime_error(fmt::format(
+      "{} steps in a row had a non-finite loss or gradient (max_bad_steps); stopped without "
+      "saving; the checkpoints in {} are untouched", L.bad_in_a_row, L.run.cfg.proj_dir));
+}
+
+// SIGINT / SIGTERM: a resumable checkpoint of the mini-epoch so far, then a clean stop.
+void save_and_stop(Loop& L, int64_t epoch) {
+  Run& run = L.run;
+  const std::string path = run.dir.epoch_checkpoint(epoch);
+  run.save(path, /*with_state=*/true);
+  L.progress.finish_line();
+  const char* name = g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  L.log.event("interrupted", fmt::format("{}: saved {} and its training state (resume with train_stage 3)", name, path));
+  if (run.rank0) std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
+  L.summary.stop_reason = std::string("interrupted by ") + name;
+}
+
+// The steps of one mini-epoch, from run.pos onwards. Returns false when the run is over.
+bool run_epoch_steps(Loop& L, int64_t epoch) {
+  Run& run = L.run;
+  RunPosition& pos = run.pos;
+  const int64_t epoch_steps = run.cfg.epoch_steps();
+  for (; pos.step_in_epoch < epoch_steps; ++pos.step_in_epoch) {
+    const int64_t global_step = pos.epoch_in_run * epoch_steps + pos.step_in_epoch;
+    const int64_t real_step = global_step + pos.epoch_begin * epoch_steps;
+    // schedule
+    const ScheduleAt at_step = lr_schedule(L.schedule, global_step);
+    if (at_step.finished) {
+      run.save(run.dir.final_checkpoint(), false);
+      L.progress.finish_line();
+      L.log.event("finished", "token budget reached; saved " + run.dir.final_checkpoint());
+      L.summary.stop_reason = "token budget";
+      return false;
+    }
+    L.lr = at_step.lr;
+    // batch, forward, loss, backward, clip, step
+    const double t0 = now_seconds();
+    const StepResult r = run.step(run.batch(epoch, pos.step_in_epoch), L.lr, g_stop_signal != 0);
+    const double dt = now_seconds() - t0;
+    // log
+    if (!r.skipped) pos.epoch_loss_sum += r.loss, ++pos.epoch_loss_count;
+    const StepMetrics m{real_step, epoch, r.loss, L.lr, r.grad_norm, (real_step + 1) * L.tokens_per_step,
+                        L.tokens_per_step / dt, dt * 1e3, r.skipped};
+    L.log.step(m);
+    L.progress.update(m, global_step + 1);
+    ++L.summary.steps;
+    L.summary.last_loss = r.loss;
+    count_bad_step(L, r, real_step);
+    // save: the seed also writes rwkv-final.pth after the step that ends one pass of the data
+    if (real_step == run.cfg.magic_prime / run.cfg.real_bsz() - 1) run.save(run.dir.final_checkpoint(), false);
+    if (run.validates() && run.cfg.val_every > 0 && (global_step + 1) % run.cfg.val_every == 0)
+      L.log.validation(real_step, epoch, run.validate());
+    if (r.stop) {
+      ++pos.step_in_epoch;
+      save_and_stop(L, epoch);
+      return false;
+    }
+  }
+  return true;
+}
+
+// End of a mini-epoch: the seed's save and train_log line; validation; the next position.
+void end_epoch(Loop& L, int64_t epoch) {
+  Run& run = L.run;
+  const RunPosition done = run.pos;
+  const double mean_loss = done.epoch_loss_count ? done.epoch_loss_sum / done.epoch_loss_count : NAN;
+  const int64_t epoch_count = run.cfg.magic_prime / run.cfg.epoch_samples;
+  run.pos = RunPosition{done.epoch_begin, done.warmup_steps, done.epoch_in_run + 1, 0, 0.0, 0, done.epoch_steps};
+  if ((run.cfg.epoch_save > 0 && done.epoch_in_run % run.cfg.epoch_save == 0) || done.epoch_in_run == epoch_count - 1)
+    run.save(run.dir.epoch_checkpoint(epoch), true);
+  L.log.epoch(epoch, mean_loss, L.lr, done.epoch_in_run);
+  if (run.validates() && run.cfg.val_every == 0)
+    L.log.validation(done.epoch_begin * done.epoch_steps + (done.epoch_in_run + 1) * done.epoch_steps - 1, epoch,
+                     run.validate());
+  L.summary.last_epoch = epoch;
+}
+
+}  // namespace
+
+RunSummary train(const TrainConfig& config) {
+  Run run(config);
+  const TrainConfig& cfg = run.cfg;
+  const int64_t tokens_per_step = cfg.ctx_len * cfg.real_bsz();
+  Loop L{run,
+         NullableLog{run.rank0 ? std::make_unique<RunLog>(cfg.proj_dir) : nullptr},
+         Progress(run.rank0 ? cfg.my_exit_tokens / tokens_per_step : -1, 10),
+         ScheduleParams{cfg.lr_init, cfg.lr_final, run.pos.warmup_steps, cfg.ctx_len, cfg.real_bsz(),
+                        cfg.epoch_steps(), run.pos.epoch_begin, cfg.my_exit_tokens},
+         tokens_per_step, {}};
+  L.log.new_run(describe(cfg) + "start: " + run.start.note + "\n");
+  SignalScope signals;
+  for (int64_t epochs_this_call = 1;; ++epochs_this_call) {
+    const int64_t epoch = run.pos.epoch_begin + run.pos.epoch_in_run;
+    if (!run_epoch_steps(L, epoch)) return L.summary;
+    end_epoch(L, epoch);
+    if (cfg.epoch_limit > 0 && epochs_this_call >= cfg.epoch_limit) {
+      L.progress.finish_line();
+      L.summary.stop_reason = "epoch_limit";
+      return L.summary;
+    }
+  }
+}
+
+}  // namespace rwkv7
