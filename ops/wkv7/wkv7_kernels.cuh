@@ -137,7 +137,7 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
     store(dv_ + idx, dv);
     store(db_ + idx, db);
 
-    __syncthreads();
+    __syncthreads();  // redundant (the loop-top barriers already order the last reads); kept as the seed has it
     dsa_shared[i] = dsa;
     __syncthreads();
 
