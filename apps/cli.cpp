@@ -1,6 +1,10 @@
 #include "cli.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 
 namespace rwkv7::cli {
 
@@ -76,6 +80,30 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
     start = end + 1;
   }
   return out;
+}
+
+double parse_number(const std::string& option, const std::string& text, double lo, double hi) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || !std::isfinite(v))
+    throw UsageError("--" + option + ": '" + text + "' is not a number");
+  if (v < lo || v > hi)
+    throw UsageError("--" + option + ": " + text + " is outside [" + fmt::format("{}", lo) + ", " +
+                     fmt::format("{}", hi) + "]");
+  return v;
+}
+
+int64_t parse_int(const std::string& option, const std::string& text, int64_t lo, int64_t hi) {
+  const std::vector<int64_t> v = parse_int_list(option, text);
+  if (v.size() != 1) throw UsageError("--" + option + ": expected one integer, got '" + text + "'");
+  if (v[0] < lo || v[0] > hi)
+    throw UsageError("--" + option + ": " + text + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v[0];
 }
 
 }  // namespace rwkv7::cli

@@ -1,6 +1,7 @@
 // Command-line plumbing shared by the subcommands: `--name value` options, `--flag`
 // switches, `key=value` overrides, and the one error type the app's edge prints.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -31,7 +32,10 @@ Args parse(int argc, char** argv, const std::vector<std::string>& options_with_v
 // --vocab V.txt or --tokenizer bytes, exactly one of them, as make_tokenizer's arguments
 std::pair<std::string, std::string> tokenizer_choice(const Args& args);
 
-// "34,105,110" -> {34, 105, 110}
+// "34,105,110" -> {34, 105, 110}; every item a whole integer
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
+// The whole text as one finite number (or integer) in [lo, hi]; else a UsageError naming --option.
+double parse_number(const std::string& option, const std::string& text, double lo, double hi);
+int64_t parse_int(const std::string& option, const std::string& text, int64_t lo, int64_t hi);
 
 }  // namespace rwkv7::cli

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "rwkv7/io/fs.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/run.h"
 
@@ -41,9 +42,8 @@ int bench(int argc, char** argv) {
     return 0;
   }
   const TrainConfig config = load_train_config(args.require("config"), args.positional);
-  const int64_t steps = cli::parse_int_list("steps", args.get("steps", "20")).at(0);
-  const int64_t warmup = cli::parse_int_list("warmup", args.get("warmup", "3")).at(0);
-  if (steps < 1 || warmup < 0) throw cli::UsageError("--steps must be >= 1 and --warmup >= 0");
+  const int64_t steps = cli::parse_int("steps", args.get("steps", "20"), 1, 1000000);
+  const int64_t warmup = cli::parse_int("warmup", args.get("warmup", "3"), 0, 1000000);
 
   // The trainer's own Run and step(): the model `rwkv7 train` builds for this config, freshly
   // initialised, on random tokens (no data needed).
@@ -89,7 +89,7 @@ int bench(int argc, char** argv) {
       cfg.micro_bsz, cfg.precision, cfg.grad_cp, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3,
       median(opt) * 1e3, cfg.micro_bsz * cfg.ctx_len / step_s, peak_gib, memory_kind, last_loss);
   std::fputs(json.c_str(), stdout);
-  if (args.has("out")) std::ofstream(args.get("out", "")) << json;
+  if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
   return 0;
 }
 

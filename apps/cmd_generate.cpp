@@ -63,18 +63,12 @@ int generate(int argc, char** argv) {
         "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n");
     return 0;
   }
-  auto number = [&](const char* name, const char* fallback) {
-    try {
-      return std::stod(args.get(name, fallback));
-    } catch (const std::exception&) {
-      throw cli::UsageError(std::string("--") + name + " must be a number");
-    }
-  };
-  const double temperature = number("temperature", "1.0"), top_p = number("top-p", "0.85");
-  const int64_t max_tokens = static_cast<int64_t>(number("max-tokens", "200"));
-  if (temperature < 0 || top_p <= 0 || top_p > 1 || max_tokens < 0)
-    throw cli::UsageError("need --temperature >= 0, 0 < --top-p <= 1, --max-tokens >= 0");
-  std::mt19937_64 rng(static_cast<uint64_t>(number("seed", "0")));
+  const double temperature = cli::parse_number("temperature", args.get("temperature", "1.0"), 0, 1e6);
+  const double top_p = cli::parse_number("top-p", args.get("top-p", "0.85"), 0, 1);
+  if (top_p == 0) throw cli::UsageError("--top-p must be > 0");
+  const int64_t max_tokens = cli::parse_int("max-tokens", args.get("max-tokens", "200"), 0, int64_t(1) << 40);
+  const int64_t seed = cli::parse_int("seed", args.get("seed", "0"), 0, INT64_MAX);
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
 
   const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
   const std::string path = args.require("model");

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "rwkv7/io/checkpoint.h"
+#include "rwkv7/io/fs.h"
 #include "rwkv7/model/load.h"
 
 namespace rwkv7::cmd {
@@ -49,8 +50,7 @@ int logits(int argc, char** argv) {
   json += "]}\n";
 
   if (args.has("out")) {
-    std::ofstream f(args.get("out", ""));
-    if (!(f << json)) throw std::runtime_error("cannot write " + args.get("out", ""));
+    fs::write_file_atomically(args.get("out", ""), json);
   } else {
     std::fputs(json.c_str(), stdout);
   }

@@ -32,7 +32,7 @@ int tokenize(int argc, char** argv) {
     return 0;
   }
   const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
-  const int64_t ctx_len = cli::parse_int_list("ctx-len", args.get("ctx-len", "512")).at(0);
+  const int64_t ctx_len = cli::parse_int("ctx-len", args.get("ctx-len", "512"), 1, int64_t(1) << 30);
   if (ctx_len < 1) throw cli::UsageError("--ctx-len must be >= 1");
   const std::string input = args.require("input");
   std::ifstream in(input, std::ios::binary);

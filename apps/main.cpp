@@ -1,6 +1,7 @@
 // rwkv7 <command> [options]: parse, dispatch, and turn every failure into one clear line.
 #include <c10/util/Exception.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -38,6 +39,9 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout or stderr (`rwkv7 train | head`, a dead tee, a dropped terminal) must not end
+  // a run: writes to it then fail quietly, and the run goes on into its log files.
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage();
     return argc < 2 ? 2 : 0;

@@ -415,7 +415,7 @@ TEST(TrainRun, BenchAndTrainBuildTheSameModel) {
   EXPECT_EQ(find_tensor(b, "blocks.1.att.g1").size(1), 160);
   EXPECT_EQ(trained.model->gradient_checkpointing, benched.model->gradient_checkpointing);
   // bench writes nothing into proj_dir: only the training run's rwkv-init.pth is there
-  EXPECT_EQ(fs::list_directory(dir), std::vector<std::string>{"rwkv-init.pth"});
+  EXPECT_EQ(fs::list_directory(dir), (std::vector<std::string>{".rwkv7.lock", "rwkv-init.pth"}));
 }
 
 }  // namespace

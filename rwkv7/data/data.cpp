@@ -1,10 +1,11 @@
 #include "rwkv7/data/data.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -66,7 +67,7 @@ BinIdx::BinIdx(const std::string& prefix) : prefix_(prefix) {
     total += static_cast<uint64_t>(s);
   }
 
-  const int fd = ::open(bin_path.c_str(), O_RDONLY);
+  const int fd = ::open(bin_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw DataError(bin_path + ": cannot open");
   struct stat st {};
   ::fstat(fd, &st);
@@ -77,33 +78,48 @@ BinIdx::BinIdx(const std::string& prefix) : prefix_(prefix) {
                     std::to_string(total * item_size_) + " its index describes");
   }
   num_tokens_ = bin_bytes_ / item_size_;  // the seed: len(bin_buffer) // dtype_size
-  if (bin_bytes_ > 0) {
-    void* p = ::mmap(nullptr, bin_bytes_, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-      ::close(fd);
-      throw DataError(bin_path + ": mmap failed");
-    }
-    bin_ = static_cast<const uint8_t*>(p);
-  }
-  ::close(fd);
+  bin_fd_ = fd;
 }
 
 BinIdx::~BinIdx() {
-  if (bin_) ::munmap(const_cast<uint8_t*>(bin_), bin_bytes_);
+  if (bin_fd_ >= 0) ::close(bin_fd_);
+}
+
+// A short read means the file is no longer what was opened (cut short, or replaced by a
+// shorter one): a clear error instead of the SIGBUS that a mapped file gives.
+void BinIdx::read_bytes(uint64_t byte_offset, size_t n, uint8_t* out) const {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(bin_fd_, out + done, n - done, static_cast<off_t>(byte_offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0)
+      throw DataError(prefix_ + ".bin: " + (got < 0 ? std::string(std::strerror(errno)) : "unexpected end of file") +
+                      " reading at byte " + std::to_string(byte_offset + done) +
+                      ": the file changed under the run (it was " + std::to_string(bin_bytes_) +
+                      " bytes when opened); restore it and resume");
+    done += static_cast<size_t>(got);
+  }
 }
 
 void BinIdx::read(uint64_t offset, uint64_t count, int64_t* out) const {
   if (offset > num_tokens_ || count > num_tokens_ - offset)
     throw DataError(prefix_ + ".bin: read of " + std::to_string(count) + " tokens at " +
                     std::to_string(offset) + " runs past its " + std::to_string(num_tokens_));
-  for (uint64_t i = 0; i < count; ++i)
-    out[i] = token_at(bin_ + (offset + i) * item_size_, dtype_code_);
+  std::vector<uint8_t> raw(count * item_size_);
+  read_bytes(offset * item_size_, raw.size(), raw.data());
+  for (uint64_t i = 0; i < count; ++i) out[i] = token_at(raw.data() + i * item_size_, dtype_code_);
 }
 
 int64_t BinIdx::max_token() const {
   int64_t m = 0;
-  for (uint64_t i = 0; i < num_tokens_; ++i)
-    m = std::max(m, token_at(bin_ + i * item_size_, dtype_code_));
+  std::vector<uint8_t> raw;
+  const uint64_t chunk = (uint64_t(1) << 22) / item_size_;  // 4 MiB at a time
+  for (uint64_t first = 0; first < num_tokens_; first += chunk) {
+    const uint64_t n = std::min(chunk, num_tokens_ - first);
+    raw.resize(n * item_size_);
+    read_bytes(first * item_size_, raw.size(), raw.data());
+    for (uint64_t i = 0; i < n; ++i) m = std::max(m, token_at(raw.data() + i * item_size_, dtype_code_));
+  }
   return m;
 }
 

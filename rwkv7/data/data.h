@@ -39,8 +39,9 @@ class BinIdx {
   size_t item_size_ = 0;
   std::vector<int32_t> sizes_;
   uint64_t num_tokens_ = 0;
-  const uint8_t* bin_ = nullptr;
+  int bin_fd_ = -1;  // read with pread, not mmap: a file cut short under a run is an error, not SIGBUS
   size_t bin_bytes_ = 0;
+  void read_bytes(uint64_t byte_offset, size_t n, uint8_t* out) const;
 };
 
 // Writes <prefix>.bin / .idx (uint16 tokens, MMIDIDX version 1, one document per call) into

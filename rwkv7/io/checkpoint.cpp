@@ -5,7 +5,9 @@
 #include <caffe2/serialize/inline_container.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "rwkv7/io/fs.h"
@@ -75,6 +77,15 @@ StateDict read_source(const std::string& name, Source source) {
 
 StateDict read_pth(const std::string& path) {
   if (!fs::is_regular_file(path)) throw CheckpointError(path + ": no such file");
+  // torch.save's format before PyTorch 1.6 is a bare pickle stream (protocol 2: 0x80 0x02), not a zip
+  unsigned char head[2] = {0, 0};
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    const size_t n = std::fread(head, 1, 2, f);
+    std::fclose(f);
+    if (n == 2 && head[0] == 0x80 && head[1] <= 5)
+      throw CheckpointError(path + ": a torch.save file in the legacy (non-zip) format of PyTorch < 1.6; in "
+                                   "Python: torch.save(torch.load(path), new_path) writes the zip format read here");
+  }
   return read_source(path, path);
 }
 
@@ -88,14 +99,18 @@ void write_pth(const std::string& path, const StateDict& tensors) {
   cpu.reserve(tensors.size());
   for (const auto& [name, t] : tensors) cpu.emplace_back(name, t.detach().cpu().contiguous());
 
+  // The zip writer must never see a failed write: it throws, and its destructor then writes the
+  // end of the archive again and throws a second time (std::terminate). So the sink swallows
+  // errors, remembers the first one, and the file is judged after the writer is done.
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw CheckpointError(path + ": cannot open for writing");
-  bool io_ok = true;
+  if (!f) throw CheckpointError(path + ": cannot open " + tmp + " for writing (" + std::strerror(errno) + ")");
+  int write_errno = 0;
+  std::string failure;
   try {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-      if (n && std::fwrite(buf, 1, n, f) != n) io_ok = false;
-      return io_ok ? n : 0;
+      if (write_errno == 0 && n && std::fwrite(buf, 1, n, f) != n) write_errno = errno ? errno : EIO;
+      return n;
     });
     const std::string pkl = pickle_tensor_dict(cpu);
     writer.writeRecord("data.pkl", pkl.data(), pkl.size());
@@ -105,15 +120,16 @@ void write_pth(const std::string& path, const StateDict& tensors) {
                          cpu[i].second.nbytes());
     writer.writeEndOfFile();
   } catch (const std::exception& e) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw CheckpointError(path + ": write failed (" + e.what() + ")");
+    failure = e.what();
   }
-  io_ok = io_ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  io_ok = (std::fclose(f) == 0) && io_ok;
-  if (!io_ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (write_errno == 0 && std::fflush(f) != 0) write_errno = errno;
+  if (write_errno == 0 && ::fsync(fileno(f)) != 0) write_errno = errno;
+  if (std::fclose(f) != 0 && write_errno == 0) write_errno = errno;
+  if (failure.empty() && write_errno != 0) failure = std::strerror(write_errno);
+  if (failure.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) failure = std::strerror(errno);
+  if (!failure.empty()) {
     std::remove(tmp.c_str());
-    throw CheckpointError(path + ": write failed (disk full or not writable?)");
+    throw CheckpointError(path + ": write failed (" + failure + "); the previous file, if any, is unchanged");
   }
   fs::sync_parent_directory(path);  // make the rename itself durable
 }

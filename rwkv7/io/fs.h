@@ -23,5 +23,8 @@ std::vector<std::string> list_directory(const std::string& path);
 std::string parent_directory(const std::string& path);
 // fsync the directory that holds `path`, so that a rename into it is durable
 void sync_parent_directory(const std::string& path);
+// `content` as `path`, all or nothing: a temporary file beside it, fsync, rename. Throws
+// std::runtime_error naming `path` (the previous file, if any, is left as it was).
+void write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace rwkv7::fs

@@ -163,6 +163,13 @@ class Unpickler {
           push(reduce(at, callable, args));
           break;
         }
+        case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), how Python objects (a whole nn.Module) are pickled
+          pop(at);
+          auto cls = pop(at);
+          fail(at, "it holds a pickled Python object (" + (cls->kind == Kind::Global ? cls->text : std::string("?")) +
+                       "), not a state_dict of tensors: a whole model saved with torch.save(model, ...)? In "
+                       "Python, load it and save torch.save(model.state_dict(), path)");
+        }
         case 'b': {  // BUILD: OrderedDict's _metadata and the like carry nothing we need
           pop(at);
           auto obj = top(at);
@@ -300,7 +307,9 @@ class Unpickler {
       return args->items[0];
     }
     if (name != "torch._utils._rebuild_tensor_v2")
-      fail(at, "unsupported object " + name + " (only tensors and dicts are read)");
+      fail(at, "it holds a pickled Python object (" + name + "), not a state_dict of tensors: a whole "
+               "model saved with torch.save(model, ...)? In Python, load it and save "
+               "torch.save(model.state_dict(), path)");
     // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
     const auto& a = args->items;
     if (a.size() < 4 || a[0]->kind != Kind::Storage || !is_int(a[1]))

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 
 namespace rwkv7 {
@@ -107,6 +108,7 @@ const std::vector<Key>& keys() {
       key("epoch_samples", &TrainConfig::epoch_samples, "samples per mini-epoch (the seed: 40320)"),
       key("threads", &TrainConfig::threads, "CPU threads (0: LibTorch's default)"),
       key("epoch_limit", &TrainConfig::epoch_limit, "stop after this many mini-epochs of this run (0: no limit)"),
+      key("overwrite", &TrainConfig::overwrite, "1: a fresh start (train_stage 0) or prepare in a proj_dir that holds another run's checkpoints removes them; 0: refuse"),
       key("exact_resume", &TrainConfig::exact_resume, "1: resume from rwkv-<n>.state.pth (optimizer, position) when present; 0: weights only, as the seed"),
       key("max_bad_steps", &TrainConfig::max_bad_steps, "stop after this many steps in a row whose loss or gradient is not finite"),
       key("devices", &TrainConfig::devices, "data-parallel processes (taken from WORLD_SIZE when set)"),
@@ -177,6 +179,7 @@ void TrainConfig::validate() const {
   need(epoch_limit >= 0, "epoch_limit", "must be >= 0");
   need(val_every >= 0, "val_every", "must be >= 0");
   need(exact_resume == 0 || exact_resume == 1, "exact_resume", "must be 0 or 1");
+  need(overwrite == 0 || overwrite == 1, "overwrite", "must be 0 or 1");
   need(max_bad_steps >= 1, "max_bad_steps", "must be >= 1");
   need(val_samples >= 1, "val_samples", "must be >= 1");
 }
@@ -202,10 +205,14 @@ TrainConfig parse_yaml_config(const std::string& text, const std::string& source
   const YAML::Node root = YAML::Load(text);
   if (root && !root.IsNull()) {
     if (!root.IsMap()) throw ConfigError(source + ": expected a mapping of key: value");
+    std::set<std::string> seen;  // yaml-cpp keeps both of a duplicated key; we refuse it
     for (const auto& kv : root) {
       const std::string name = kv.first.as<std::string>();
       const Key* k = find_key(name);
       if (!k) unknown_key(name, source);
+      if (!seen.insert(name).second)
+        throw ConfigError(source + ": key '" + name + "' appears twice (line " +
+                          std::to_string(kv.first.Mark().line + 1) + ")");
       if (!kv.second.IsScalar() && !kv.second.IsNull())
         throw ConfigError(source + ": key '" + name + "': expected a single value");
       try {

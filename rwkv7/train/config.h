@@ -53,6 +53,7 @@ struct TrainConfig {
   int64_t epoch_samples = 40320;    // samples per mini-epoch (the seed hard-codes 40320)
   int64_t threads = 0;              // CPU threads for LibTorch; 0: its default
   int64_t epoch_limit = 0;          // stop cleanly after this many mini-epochs of this run; 0: no limit
+  int64_t overwrite = 0;            // 1: a fresh start may remove another run's checkpoints in proj_dir
   int64_t exact_resume = 1;         // 1: resume from rwkv-<n>.state.pth when present; 0: as the seed
   int64_t max_bad_steps = 20;       // stop after this many steps in a row with a non-finite loss/gradient
   int64_t devices = 1;              // world size (data-parallel processes); set from WORLD_SIZE

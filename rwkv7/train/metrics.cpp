@@ -1,11 +1,15 @@
 #include "rwkv7/train/metrics.h"
 
 #include <fmt/format.h>
+#include <stdio_ext.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <stdexcept>
 
@@ -23,10 +27,32 @@ std::FILE* open_append(const std::string& path) {
   return f;
 }
 
-void write_synced(std::FILE* f, const std::string& s) {
-  std::fputs(s.c_str(), f);
-  std::fflush(f);
-  ::fsync(fileno(f));
+// Appends `s` and syncs it. A failed write (a full disk) is cut back off the file, so no line is
+// ever left half-written, and throws: a run does not go on unlogged.
+void write_synced(std::FILE* f, const std::string& name, const std::string& s) {
+  struct stat st {};
+  const bool sized = ::fstat(fileno(f), &st) == 0;
+  errno = 0;
+  const bool ok = std::fputs(s.c_str(), f) >= 0 && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  if (ok) return;
+  const int err = errno ? errno : EIO;
+  __fpurge(f);  // drop what stdio still holds, or fclose would write the partial line again
+  std::clearerr(f);
+  if (sized && ::ftruncate(fileno(f), st.st_size) == 0) std::fseek(f, 0, SEEK_END);
+  throw std::runtime_error(fmt::format("{}: write failed ({}); the run stops here, its last checkpoint is kept",
+                                       name, std::strerror(err)));
+}
+
+// A JSON string's body: quotes, backslashes and every control character escaped.
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') out += '\\', out += char(c);
+    else if (c == '\n') out += "\\n";
+    else if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+    else out += char(c);
+  }
+  return out;
 }
 
 // 17 significant digits: a double read back is the same double
@@ -44,8 +70,10 @@ std::string python_datetime_now() {
 }
 
 RunLog::RunLog(const std::string& proj_dir)
-    : log_(open_append(proj_dir + "/train_log.txt")),
-      metrics_(open_append(proj_dir + "/metrics.jsonl")) {}
+    : log_path_(proj_dir + "/train_log.txt"),
+      metrics_path_(proj_dir + "/metrics.jsonl"),
+      log_(open_append(log_path_)),
+      metrics_(open_append(metrics_path_)) {}
 
 RunLog::~RunLog() {
   if (log_) std::fclose(log_);
@@ -58,11 +86,11 @@ void RunLog::new_run(const std::string& settings) {
   std::tm local{};
   localtime_r(&t, &local);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H-%M-%S", &local);
-  write_synced(log_, fmt::format("NEW RUN {}\n{}", stamp, settings));
+  write_synced(log_, log_path_, fmt::format("NEW RUN {}\n{}", stamp, settings));
 }
 
 void RunLog::step(const StepMetrics& m) {
-  write_synced(metrics_,
+  write_synced(metrics_, metrics_path_,
                fmt::format("{{\"step\": {}, \"epoch\": {}, \"loss\": {}, \"lr\": {}, \"grad_norm\": {}, "
                            "\"tokens\": {}, \"tokens_per_s\": {}, \"step_ms\": {}, \"skipped\": {}}}\n",
                            m.step, m.epoch, json_number(m.loss), json_number(m.lr),
@@ -71,25 +99,20 @@ void RunLog::step(const StepMetrics& m) {
 }
 
 void RunLog::epoch(int64_t epoch, double mean_loss, double lr, int64_t epoch_in_run) {
-  write_synced(log_, fmt::format("{} {:.6f} {:.4f} {:.8f} {} {}\n", epoch, mean_loss,
+  write_synced(log_, log_path_, fmt::format("{} {:.6f} {:.4f} {:.8f} {} {}\n", epoch, mean_loss,
                                  std::exp(mean_loss), lr, python_datetime_now(), epoch_in_run));
 }
 
 void RunLog::validation(int64_t step, int64_t epoch, double val_loss) {
-  write_synced(metrics_, fmt::format("{{\"val_step\": {}, \"epoch\": {}, \"val_loss\": {}}}\n", step,
+  write_synced(metrics_, metrics_path_, fmt::format("{{\"val_step\": {}, \"epoch\": {}, \"val_loss\": {}}}\n", step,
                                      epoch, json_number(val_loss)));
-  write_synced(log_, fmt::format("validation step {} epoch {} loss {:.6f}\n", step, epoch, val_loss));
+  write_synced(log_, log_path_, fmt::format("validation step {} epoch {} loss {:.6f}\n", step, epoch, val_loss));
 }
 
 void RunLog::event(const std::string& kind, const std::string& detail) {
-  std::string escaped;
-  for (char c : detail) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    if (c == '\n') { escaped += "\\n"; continue; }
-    escaped += c;
-  }
-  write_synced(metrics_, fmt::format("{{\"event\": \"{}\", \"detail\": \"{}\"}}\n", kind, escaped));
-  write_synced(log_, fmt::format("{}: {}\n", kind, detail));
+  write_synced(metrics_, metrics_path_,
+               fmt::format("{{\"event\": \"{}\", \"detail\": \"{}\"}}\n", json_escape(kind), json_escape(detail)));
+  write_synced(log_, log_path_, fmt::format("{}: {}\n", kind, detail));
 }
 
 Progress::Progress(int64_t total_steps, int64_t every)

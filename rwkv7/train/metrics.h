@@ -23,7 +23,8 @@ struct StepMetrics {
 std::string python_datetime_now();
 
 // Appends to proj_dir/train_log.txt and proj_dir/metrics.jsonl; each write is flushed and
-// synced, so a killed run loses at most the line being written.
+// synced, so a killed run loses at most the line being written. A failed write (a full disk)
+// is cut back off the file and throws std::runtime_error naming it.
 class RunLog {
  public:
   explicit RunLog(const std::string& proj_dir);
@@ -41,6 +42,7 @@ class RunLog {
   void event(const std::string& kind, const std::string& detail);
 
  private:
+  std::string log_path_, metrics_path_;
   std::FILE* log_ = nullptr;
   std::FILE* metrics_ = nullptr;
 };

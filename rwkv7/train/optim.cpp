@@ -111,15 +111,23 @@ void SeedOptimizer::load_state(const StateDict& state) {
   std::set<std::string> names;
   for (const auto& kv : state) names.insert(kv.first);
   at::NoGradGuard no_grad;
+  // the saved tensor `name`, which must have the shape of parameter i
+  auto fitting = [&](const std::string& name, size_t i) -> const at::Tensor& {
+    const at::Tensor& t = find_tensor(state, name);
+    if (t.sizes() != masters_[i].sizes())
+      throw CheckpointError("'" + name + "' has shape " + c10::str(t.sizes()) + ", the model's " + names_[i] +
+                            " is " + c10::str(masters_[i].sizes()));
+    return t;
+  };
   for (size_t i = 0; i < masters_.size(); ++i) {
     if (!owned_[i]) continue;
     const std::string& n = names_[i];
     if (masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
-      masters_[i].copy_(find_tensor(state, "master." + n));
+      masters_[i].copy_(fitting("master." + n, i));
     if (!names.count("exp_avg." + n)) continue;  // never stepped (e.g. layer 0's unused v0/v1/v2)
     auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->exp_avg(find_tensor(state, "exp_avg." + n).to(masters_[i].options()).clone());
-    s->exp_avg_sq(find_tensor(state, "exp_avg_sq." + n).to(masters_[i].options()).clone());
+    s->exp_avg(fitting("exp_avg." + n, i).to(masters_[i].options()).clone());
+    s->exp_avg_sq(fitting("exp_avg_sq." + n, i).to(masters_[i].options()).clone());
     s->step(find_tensor(state, "step." + n).item<int64_t>());
     st[masters_[i].unsafeGetTensorImpl()] = std::move(s);
   }

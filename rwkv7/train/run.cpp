@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 
 #ifdef RWKV7_HAS_CUDA_OP
 #include <c10/cuda/CUDAFunctions.h>
@@ -109,9 +110,10 @@ RWKV init_model(const TrainConfig& cfg, uint64_t seed) {
   return model;
 }
 
-std::string prepare_init(const TrainConfig& cfg) {
+namespace {
+// proj_dir/rwkv-init.pth, new; the caller holds the folder.
+std::string write_init_checkpoint(const TrainConfig& cfg) {
   const RunDir dir(cfg.proj_dir);
-  dir.ensure_writable();
   const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
                                              : static_cast<uint64_t>(std::time(nullptr));
   RWKV model = init_model(cfg, seed);
@@ -121,6 +123,15 @@ std::string prepare_init(const TrainConfig& cfg) {
   std::printf("wrote %s (seed %llu, %s)\n", dir.init_checkpoint().c_str(),
               static_cast<unsigned long long>(seed), cfg.precision.c_str());
   return dir.init_checkpoint();
+}
+}  // namespace
+
+std::string prepare_init(const TrainConfig& cfg) {
+  const RunDir dir(cfg.proj_dir);
+  dir.ensure_writable();
+  const RunDirLock hold(dir.path(), "prepare");
+  dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/true);
+  return write_init_checkpoint(cfg);
 }
 
 Run::Run(const TrainConfig& config, Purpose purpose)
@@ -134,6 +145,10 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   rank0 = env.rank == 0;
   sharded_ = env.enabled() && cfg.zero_stage == 1;
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores > 0 && cfg.threads > static_cast<int64_t>(cores) && rank0)
+    std::fprintf(stderr, "warning: threads: %lld is more than this machine's %u cores; steps will be slower\n",
+                 static_cast<long long>(cfg.threads), cores);
   device = training_device(cfg, env.local_rank);
   if (purpose == Purpose::kBench) {
     start.note = "bench: the config's model, freshly initialised";
@@ -143,15 +158,16 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     return;
   }
   dir.ensure_writable();
+  if (rank0) lock_ = std::make_unique<RunDirLock>(dir.path(), "train");
   if (env.enabled())
     comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
   open_data();
   const StateDict training_state = choose_start();
   if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
   if (rank0) std::printf("%s\n", start.note.c_str());
-  const StateDict weights = start.weights.empty() ? read_pth(start.load_path) : std::move(start.weights);
+  if (start.weights.empty()) start.weights = read_pth(start.load_path);
+  model = model_from_state_dict(start.weights, start.load_path);
   start.weights.clear();
-  model = model_from_state_dict(weights, start.load_path);
   check_fits_config(model->shape, cfg, start.load_path);
   build_model();
   build_optimizer(training_state);
@@ -175,35 +191,62 @@ StateSharding Run::sharding() const { return StateSharding{sharded_, env.rank, e
 StateDict Run::choose_start() {
   start = StartPoint{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, "", {}};
   if (cfg.train_stage >= 2) {
-    start = dir.find_resume_point(cfg.warmup_steps);
-  } else if (start.load_path.empty()) {
-    start.load_path = dir.init_checkpoint();
-    if (rank0) prepare_init(cfg);
-    start.note = "fresh init";
+    start = dir.find_resume_point(cfg.warmup_steps);  // (it has read the weights)
   } else {
+    dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/rank0);
     start.note = "loading " + start.load_path;
+    if (start.load_path.empty()) {
+      start.load_path = dir.init_checkpoint();
+      if (rank0) write_init_checkpoint(cfg);
+      start.note = "fresh init";
+    }
   }
-  const int64_t epoch_steps = cfg.epoch_steps();
-  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, epoch_steps};
+  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.epoch_steps()};
   if (cfg.train_stage < 2 || cfg.exact_resume != 1) return {};
   std::string why_not;
+  StateDict state;
   try {
-    StateDict state = dir.read_state(start.load_path, sharding(), &why_not);
-    if (!state.empty()) {
-      const std::string file = RunDir::state_file(start.load_path, sharding());
-      const RunPosition saved = decode_position(state, file);
-      if (saved.epoch_steps != epoch_steps)
-        throw CheckpointError(file + ": made with another epoch_samples / micro_bsz");
-      pos = saved;
-      start.note += fmt::format(" with its training state (exact resume at mini-epoch {}, step {})",
-                                pos.epoch_begin + pos.epoch_in_run, pos.step_in_epoch);
-      return state;
-    }
+    state = dir.read_state(start.load_path, sharding(), &why_not);
   } catch (const CheckpointError& e) {
-    why_not = e.what();
+    throw CheckpointError(std::string(e.what()) + ". Resume from the weights alone with exact_resume: 0, or remove it");
   }
-  start.note += fmt::format(" (weights only: {})", why_not);
-  return {};
+  if (state.empty()) {  // the seed's resume: weights only, said aloud
+    start.note += fmt::format(" (weights only: {})", why_not);
+    if (rank0) std::fprintf(stderr, "warning: resuming from the weights alone: %s\n", why_not.c_str());
+    return {};
+  }
+  state_file_ = RunDir::state_file(start.load_path, sharding());
+  pos = checked_position(state);
+  start.note += fmt::format(" with its training state (exact resume at mini-epoch {}, step {})",
+                            pos.epoch_begin + pos.epoch_in_run, pos.step_in_epoch);
+  return state;
+}
+
+// The state must belong to the checkpoint it resumes (weights digest), to this config
+// (mini-epoch size, precision) and be a position that checkpoint can have; else stop and say so.
+RunPosition Run::checked_position(const StateDict& state) const {
+  auto refuse = [&](const std::string& why) {
+    return CheckpointError(fmt::format("{}: {}. Resume from the weights alone with exact_resume: 0, or remove it",
+                                       state_file_, why));
+  };
+  auto field = [&](const char* name) {
+    for (const auto& kv : state)
+      if (kv.first == name) return kv.second.item<int64_t>();
+    throw refuse(std::string("it has no '") + name + "' (not a state file of this version)");
+  };
+  field("run.epoch_begin");
+  const RunPosition p = decode_position(state, state_file_);
+  if (p.epoch_steps != cfg.epoch_steps())
+    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
+                             p.epoch_steps, cfg.epoch_steps()));
+  const std::string where = implausible_position(p, start.epoch_begin, cfg.epoch_steps());
+  if (!where.empty()) throw refuse(where);
+  const int64_t bits = field("run.precision_bits");
+  if (bits != (cfg.precision == "bf16" ? 16 : 32))
+    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", cfg.precision));
+  if (field("run.weights_digest") != weights_digest(start.weights))
+    throw refuse("it was saved beside another checkpoint than " + start.load_path + " (another run, or an older save)");
+  return p;
 }
 
 // The model on its device and dtype; with several processes, every rank starts from rank 0's
@@ -221,7 +264,14 @@ void Run::build_optimizer(const StateDict& training_state) {
   const std::vector<bool> owned = sharded_ ? comm->shard_parameters(model) : std::vector<bool>{};
   optimizer = std::make_unique<SeedOptimizer>(
       model, OptimizerSettings{cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay}, owned);
-  if (!training_state.empty()) optimizer->load_state(training_state);
+  if (!training_state.empty()) {
+    try {
+      optimizer->load_state(training_state);
+    } catch (const std::exception& e) {
+      throw CheckpointError(fmt::format("{}: does not fit this model ({}). Resume from the weights alone with "
+                                        "exact_resume: 0", state_file_, e.what()));
+    }
+  }
   if (sharded_)
     global_sum_of_squares_ = [this](double local) {
       at::Tensor t = at::tensor(local, at::kDouble);
@@ -298,6 +348,8 @@ void Run::save(const std::string& checkpoint, bool with_state) {
   const bool writes_state = with_state && (rank0 || sharded_);
   if (writes_state) {
     state = encode_position(pos);
+    state.emplace_back("run.precision_bits", at::tensor(int64_t(cfg.precision == "bf16" ? 16 : 32)));
+    state.emplace_back("run.weights_digest", at::tensor(weights_digest(model->state_dict())));
     for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
   }
   dir.save(checkpoint, rank0 ? &weights : nullptr, writes_state ? &state : nullptr, sharding());

@@ -89,11 +89,14 @@ class Run {
  private:
   void open_data();
   StateDict choose_start();           // sets start and pos; returns the training state to load
+  RunPosition checked_position(const StateDict& state) const;
   void build_model();
   void build_optimizer(const StateDict& training_state);
   StateSharding sharding() const;
 
+  std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
   bool sharded_ = false;  // ZeRO-1
+  std::string state_file_;  // the training state resumed from, if any
   std::unique_ptr<BinIdx> data_;
   at::Tensor val_windows_;
   std::function<double(double)> global_sum_of_squares_;  // sharded clipping

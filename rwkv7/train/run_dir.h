@@ -8,6 +8,7 @@
 //                                     optimizer moments, fp32 masters (train_state.h)
 //   rwkv-<n>.state.rank<r>-of-<w>.pth the same, one shard per rank, under ZeRO-1
 //   train_log.txt, metrics.jsonl      the run log (metrics.h)
+//   .rwkv7.lock                       who holds the folder (RunDirLock)
 //
 // A checkpoint and its state belong together: the state is written right after its checkpoint,
 // and is read only when every file of it (all w shards) is there; otherwise the run resumes from
@@ -15,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "rwkv7/io/checkpoint.h"
 
@@ -35,6 +37,22 @@ struct StartPoint {
   StateDict weights;         // the checkpoint, when finding it meant reading it already
 };
 
+// An exclusive hold on a run folder for as long as it lives, so that two trainers never write
+// into one folder: flock() on proj_dir/.rwkv7.lock, which also names the holder (pid, host). The
+// kernel drops the lock when its process dies, so a lock file left by a dead run never blocks.
+// (flock on a network file system may not exclude a process on another host.)
+class RunDirLock {
+ public:
+  // Throws ConfigError naming the holder if another process holds it.
+  RunDirLock(const std::string& proj_dir, const std::string& command);
+  ~RunDirLock();
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class RunDir {
  public:
   explicit RunDir(std::string proj_dir) : dir_(std::move(proj_dir)) {}
@@ -48,6 +66,12 @@ class RunDir {
   std::string final_checkpoint() const { return dir_ + "/rwkv-final.pth"; }
   // The state file of `checkpoint` that this process writes and reads.
   static std::string state_file(const std::string& checkpoint, const StateSharding& s);
+
+  // The files an earlier run left here: rwkv-<n>.pth, rwkv-final.pth and their state files.
+  std::vector<std::string> earlier_run_files() const;
+  // Before a fresh start: with earlier run files here, throws ConfigError naming them and saying
+  // how to resume or start over; with `overwrite` removes them instead (when `remove`: rank 0).
+  void make_room_for_fresh_run(bool overwrite, bool remove) const;
 
   // The seed's resume rule (train_stage >= 2): the highest rwkv-<n>.pth (rwkv-init.pth counts
   // as -1); if that one cannot be read, the one before it. `warmup_steps` is the config's (-1:

@@ -2,12 +2,9 @@
 
 #include <ATen/ATen.h>
 
-namespace rwkv7 {
+#include <algorithm>
 
-std::string state_path_for(const std::string& checkpoint_path) {
-  const std::string ext = ".pth";
-  return checkpoint_path.substr(0, checkpoint_path.size() - ext.size()) + ".state.pth";
-}
+namespace rwkv7 {
 
 StateDict encode_position(const RunPosition& p) {
   auto i64 = [](int64_t v) { return at::tensor(v, at::kLong); };
@@ -28,6 +25,40 @@ RunPosition decode_position(const StateDict& d, const std::string& path) {
   p.epoch_loss_count = i64("run.epoch_loss_count");
   p.epoch_steps = i64("run.epoch_steps");
   return p;
+}
+
+std::string implausible_position(const RunPosition& p, int64_t next_epoch, int64_t epoch_steps) {
+  if (p.epoch_begin < 0 || p.epoch_in_run < 0 || p.step_in_epoch < 0 || p.epoch_loss_count < 0 ||
+      p.epoch_loss_count > p.step_in_epoch || p.step_in_epoch > epoch_steps)
+    return "its position (epoch_begin " + std::to_string(p.epoch_begin) + ", epoch " + std::to_string(p.epoch_in_run) +
+           ", step " + std::to_string(p.step_in_epoch) + ") is impossible";
+  const int64_t epoch = p.epoch_begin + p.epoch_in_run;
+  const bool complete = epoch == next_epoch && p.step_in_epoch == 0;
+  const bool interrupted = epoch == next_epoch - 1 && p.step_in_epoch > 0;
+  if (complete || interrupted) return "";
+  return "it is at mini-epoch " + std::to_string(epoch) + " step " + std::to_string(p.step_in_epoch) +
+         ", which is not where its checkpoint (after mini-epoch " + std::to_string(next_epoch - 1) + ") stands";
+}
+
+int64_t weights_digest(const StateDict& weights) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* data, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  for (const auto& [name, t] : weights) {
+    mix(name.data(), name.size());
+    for (int64_t d : t.sizes()) mix(&d, sizeof d);
+    const int8_t dtype = static_cast<int8_t>(t.scalar_type());
+    mix(&dtype, 1);
+    const at::Tensor flat = t.detach().reshape({-1});
+    const int64_t n = flat.numel(), k = std::min<int64_t>(n, 4096);
+    for (const at::Tensor& part : {flat.slice(0, 0, k), flat.slice(0, n - k, n)}) {
+      const at::Tensor c = part.cpu().contiguous();
+      mix(c.data_ptr(), c.nbytes());
+    }
+  }
+  return static_cast<int64_t>(h);
 }
 
 }  // namespace rwkv7

@@ -20,11 +20,18 @@ struct RunPosition {
   int64_t epoch_steps = 0;       // for a consistency check on resume
 };
 
-// rwkv-<n>.pth -> rwkv-<n>.state.pth
-std::string state_path_for(const std::string& checkpoint_path);
-
 StateDict encode_position(const RunPosition& p);
 // Throws CheckpointError if the dict does not hold a position.
 RunPosition decode_position(const StateDict& d, const std::string& path);
+
+// Is `p` a position a run can have saved with checkpoint rwkv-<n>.pth (`next_epoch` = n + 1):
+// the mini-epoch complete (next_epoch reached, step 0), or interrupted inside mini-epoch n?
+// Returns "" if so, else what is wrong.
+std::string implausible_position(const RunPosition& p, int64_t next_epoch, int64_t epoch_steps);
+
+// A fingerprint of a checkpoint's weights: FNV-1a over every tensor's name, shape, dtype and the
+// bytes of its first and last 4096 elements. The state file records its checkpoint's, so that a
+// resume never pairs a checkpoint with a state saved beside another one.
+int64_t weights_digest(const StateDict& weights);
 
 }  // namespace rwkv7

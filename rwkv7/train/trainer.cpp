@@ -21,8 +21,8 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-// SIGINT / SIGTERM ask the loop to save and stop after the step in flight; a second one ends
-// the process at once.
+// SIGINT / SIGTERM / SIGHUP (a dropped SSH session) ask the loop to save and stop after the step
+// in flight; a second one ends the process at once.
 volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) {
   if (g_stop_signal) std::_Exit(128 + sig);
@@ -30,20 +30,21 @@ extern "C" void on_stop_signal(int sig) {
 }
 
 struct SignalScope {
-  struct sigaction old_int {}, old_term {};
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old[3] {};
   SignalScope() {
     g_stop_signal = 0;
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old[i]);
   }
   ~SignalScope() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
+    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old[i], nullptr);
   }
 };
+
+const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT"; }
 
 // The run log on rank 0; nothing elsewhere.
 struct NullableLog {
@@ -88,7 +89,7 @@ void save_and_stop(Loop& L, int64_t epoch) {
   const std::string path = run.dir.epoch_checkpoint(epoch);
   run.save(path, /*with_state=*/true);
   L.progress.finish_line();
-  const char* name = g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  const char* name = signal_name(g_stop_signal);
   L.log.event("interrupted", fmt::format("{}: saved {} and its training state (resume with train_stage 3)", name, path));
   if (run.rank0) std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
   L.summary.stop_reason = std::string("interrupted by ") + name;
