@@ -16,7 +16,7 @@ import time
 import torch
 
 from conftest import golden
-from test_cli import BYTES, losses, run_app, write_config
+from test_cli import BYTES, interrupt_and_resume_exactly, run_app, write_config
 
 TINY = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
 
@@ -163,28 +163,7 @@ def test_a_fresh_start_refuses_a_folder_with_another_runs_checkpoints(app, tmp_p
 # ---- 4. a dropped terminal and a closed pipe ----
 
 def test_sighup_and_a_closed_pipe_save_and_resume_exactly(app, tmp_path):
-    whole = write_config(tmp_path / "whole.yaml", proj_dir=tmp_path / "whole", epoch_limit=2)
-    assert run_app(app, "train", "--config", whole).returncode == 0
-    cfg = write_config(tmp_path / "cut.yaml", proj_dir=tmp_path / "cut", epoch_limit=2)
-    p = subprocess.Popen([str(app), "train", "--config", str(cfg)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    p.stdout.close()  # `rwkv7 train | head`: the reader is gone; so is the terminal for stderr
-    p.stderr.close()
-    metrics = tmp_path / "cut" / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not metrics.exists() or len(losses(tmp_path / "cut")) < 50):
-        time.sleep(0.05)
-    p.send_signal(signal.SIGHUP)
-    assert p.wait(timeout=60) == 0
-    stopped_at = len(losses(tmp_path / "cut"))
-    assert 50 <= stopped_at < 80
-    assert "SIGHUP: saved" in open(tmp_path / "cut" / "train_log.txt").read()
-    assert torch.load(tmp_path / "cut" / "rwkv-1.pth", weights_only=True)["emb.weight"].shape == (256, 64)
-    r = run_app(app, "train", "--config", cfg, "train_stage=3", "epoch_limit=1")
-    assert r.returncode == 0, r.stderr
-    a, b = losses(tmp_path / "whole"), losses(tmp_path / "cut")
-    assert len(b) == 80
-    assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6
+    interrupt_and_resume_exactly(app, tmp_path, signal.SIGHUP, close_console=True)
 
 
 # ---- 5. the data changes under the run ----
