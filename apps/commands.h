@@ -10,4 +10,5 @@ int bench(int argc, char** argv);
 int tokenize(int argc, char** argv);
 int generate(int argc, char** argv);
 int plot(int argc, char** argv);
+int eval(int argc, char** argv);
 }  // namespace rwkv7::cmd

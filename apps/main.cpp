@@ -27,7 +27,8 @@ const Command kCommands[] = {
     {"plot", rwkv7::cmd::plot, "draw loss, lr and tokens/s of a run into a PNG (gnuplot)"},
     {"bench", rwkv7::cmd::bench, "time training steps: tokens/s, forward/backward/optimizer, memory"},
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
-    {"convert", rwkv7::cmd::convert, "rewrite a .pth as a plain dict (optionally another dtype)"},
+    {"convert", rwkv7::cmd::convert, "rewrite weights as a plain .pth dict or as safetensors (optionally another dtype)"},
+    {"eval", rwkv7::cmd::eval, "evaluate a checkpoint: LAMBADA perplexity and accuracy, as RWKV-LM reports them"},
 };
 
 void print_usage() {

@@ -11,12 +11,12 @@ PY=$([ -x .venv/bin/python ] && echo "$PWD/.venv/bin/python" || command -v pytho
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRWKV7_FUZZ=ON -DRWKV7_WITH_CUDA=OFF -DRWKV7_BUILD_TESTS=OFF -DRWKV7_PYTHON="$PY" \
   --no-warn-unused-cli >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_pth fuzz_binidx fuzz_config
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_pth fuzz_safetensors fuzz_binidx fuzz_config
 # libtorch is not instrumented: its allocations cross into ours
 export ASAN_OPTIONS=detect_odr_violation=0:alloc_dealloc_mismatch=0:detect_leaks=0
 mkdir -p build-fuzz/artifacts
 status=0
-for t in pth binidx config; do
+for t in pth safetensors binidx config; do
   mkdir -p "build-fuzz/corpus/$t"
   cp -n tests/fuzz/corpus/$t/* "build-fuzz/corpus/$t/" 2>/dev/null || true
   echo "== fuzz_$t for ${SECS}s"

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "rwkv7/io/safetensors.h"
+
 namespace rwkv7 {
 
 namespace {
@@ -39,6 +41,6 @@ RWKV model_from_state_dict(const StateDict& dict, const std::string& path) {
   return model;
 }
 
-RWKV load_model(const std::string& path) { return model_from_state_dict(read_pth(path), path); }
+RWKV load_model(const std::string& path) { return model_from_state_dict(read_weights(path), path); }
 
 }  // namespace rwkv7

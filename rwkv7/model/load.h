@@ -17,7 +17,7 @@ ModelShape shape_from_state_dict(const StateDict& dict, const std::string& path 
 // Throws CheckpointError naming `path` for anything missing, unexpected or mis-shaped.
 RWKV model_from_state_dict(const StateDict& dict, const std::string& path = "");
 
-// read_pth(path), then model_from_state_dict.
+// read_weights(path) (.pth or .safetensors), then model_from_state_dict.
 RWKV load_model(const std::string& path);
 
 }  // namespace rwkv7

@@ -17,6 +17,7 @@
 
 #include "rwkv7/data/data.h"
 #include "rwkv7/io/fs.h"
+#include "rwkv7/io/safetensors.h"
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/load.h"
 #include "rwkv7/train/loss.h"
@@ -165,7 +166,7 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   const StateDict training_state = choose_start();
   if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
   if (rank0) std::printf("%s\n", start.note.c_str());
-  if (start.weights.empty()) start.weights = read_pth(start.load_path);
+  if (start.weights.empty()) start.weights = read_weights(start.load_path);
   model = model_from_state_dict(start.weights, start.load_path);
   start.weights.clear();
   check_fits_config(model->shape, cfg, start.load_path);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "rwkv7/io/checkpoint.h"
+#include "rwkv7/io/safetensors.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/data/data.h"
 
@@ -15,6 +16,15 @@ void pth(const uint8_t* data, size_t size) {
   try {
     const StateDict d = read_pth_bytes(std::string(reinterpret_cast<const char*>(data), size), "fuzz.pth");
     for (const auto& kv : d) (void)kv.second.sum();  // touch every tensor's memory
+  } catch (const CheckpointError&) {
+  }
+}
+
+void safetensors(const uint8_t* data, size_t size) {
+  try {
+    const StateDict d =
+        read_safetensors_bytes(std::string(reinterpret_cast<const char*>(data), size), "fuzz.safetensors");
+    for (const auto& kv : d) (void)kv.second.sum();
   } catch (const CheckpointError&) {
   }
 }

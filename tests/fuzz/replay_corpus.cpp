@@ -23,6 +23,7 @@ void replay(const std::string& target, void (*run)(const uint8_t*, size_t)) {
 }
 
 TEST(FuzzCorpus, Pth) { replay("pth", fuzz::pth); }
+TEST(FuzzCorpus, Safetensors) { replay("safetensors", fuzz::safetensors); }
 TEST(FuzzCorpus, Binidx) { replay("binidx", fuzz::binidx); }
 TEST(FuzzCorpus, Config) { replay("config", fuzz::config); }
 
