@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the readers of untrusted bytes (.pth, binidx, YAML config) with libFuzzer + ASan for a
+# Fuzz the readers of untrusted bytes (.pth, safetensors, binidx, YAML config) with libFuzzer + ASan for a
 # bounded time each: scripts/fuzz.sh [SECONDS_PER_TARGET=60]
 # Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev). Builds into build-fuzz/. New
 # inputs go to build-fuzz/corpus/<target>, crashes to build-fuzz/artifacts/; a finding is fixed
