@@ -74,7 +74,9 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
     } catch (const std::exception&) {
       used = 0;
     }
-    if (item.empty() || used != item.size())
+    const bool plain = !item.empty() && item.find_first_not_of("-0123456789") == std::string::npos &&
+                       item.find('-', 1) == std::string::npos;  // [-]digits: no spaces, '+' or hex
+    if (!plain || used != item.size())
       throw UsageError("--" + option + ": '" + item + "' is not an integer");
     out.push_back(v);
     start = end + 1;
@@ -83,14 +85,19 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
 }
 
 double parse_number(const std::string& option, const std::string& text, double lo, double hi) {
+  // a plain decimal: [-]digits[.digits][e[-+]digits]; no spaces, '+', hex, inf or nan
+  const bool plain = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos &&
+                     text[0] != '+' && text[0] != 'e' && text[0] != 'E';
   size_t used = 0;
   double v = 0;
   try {
     v = std::stod(text, &used);
+  } catch (const std::out_of_range&) {
+    throw UsageError("--" + option + ": " + text + " is out of range");
   } catch (const std::exception&) {
     used = 0;
   }
-  if (text.empty() || used != text.size() || !std::isfinite(v))
+  if (!plain || used != text.size() || !std::isfinite(v))
     throw UsageError("--" + option + ": '" + text + "' is not a number");
   if (v < lo || v > hi)
     throw UsageError("--" + option + ": " + text + " is outside [" + fmt::format("{}", lo) + ", " +

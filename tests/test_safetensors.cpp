@@ -69,12 +69,37 @@ TEST(Safetensors, MalformedFilesGiveErrorsNamingTheFile) {
       {file_with(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", f32x2), "non-negative integer"},
       {file_with(R"({"a" "b"})", ""), "expected ':'"},
       {file_with(ok + "{}", f32x2), "text after"},
+      {file_with(R"({"\u 7a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", f32x2), "bad \\u escape"},
+      {file_with(R"({"\ud83d":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", f32x2), "lone surrogate"},
+      // 2^48 x 2^14 floats: the byte count overflows 64 bits (it must not wrap to 0)
+      {file_with(R"({"a":{"dtype":"F32","shape":[281474976710656,16384],"data_offsets":[0,0]}})", ""), "too large"},
   };
   for (const auto& [bytes, needle] : cases) {
     const std::string e = error_of(bytes);
     EXPECT_NE(e.find("bad.safetensors"), std::string::npos) << needle << ": " << e;
     EXPECT_NE(e.find(needle), std::string::npos) << needle << ": " << e;
   }
+}
+
+// Many tensors, some empty (an empty tensor shares its begin with the next one), and names the
+// writer must escape; JSON \u escapes (a surrogate pair too) decode to UTF-8.
+TEST(Safetensors, EmptyTensorsEscapedNamesAndUnicodeEscapes) {
+  StateDict in;
+  for (int i = 0; i < 40; ++i) in.emplace_back("t" + std::to_string(i), i % 3 ? at::randn({i % 5}) : at::empty({0}));
+  in.emplace_back("quote\"back\\slash\ttab", at::ones({2}));
+  const std::string dir = testing::scratch_dir("safetensors_many");
+  write_safetensors(dir + "/m.safetensors", in);
+  const StateDict out = read_safetensors(dir + "/m.safetensors");
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].first, in[i].first);
+    EXPECT_TRUE(at::equal(out[i].second, in[i].second)) << in[i].first;
+  }
+  const StateDict u = read_safetensors_bytes(
+      file_with(R"({"\u00e9\ud83d\ude00":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", ""), "u");
+  EXPECT_EQ(u.at(0).first, "\xc3\xa9\xf0\x9f\x98\x80");  // é and 😀 in UTF-8
+  EXPECT_THROW(write_safetensors(dir + "/bad.safetensors", {{"__metadata__", at::ones({1})}}), CheckpointError);
+  EXPECT_THROW(write_safetensors(dir + "/bad.safetensors", {{"a", at::ones({1})}, {"a", at::ones({1})}}), CheckpointError);
 }
 
 TEST(Safetensors, ReadWeightsChoosesTheFormatByName) {

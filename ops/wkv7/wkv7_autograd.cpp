@@ -3,6 +3,7 @@
 // device's backward needs; backward runs wkv7_backward on the same device.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
@@ -80,11 +81,11 @@ at::Tensor wkv7_autograd(const at::Tensor& r, const at::Tensor& w, const at::Ten
 }  // namespace
 
 // wkv7_forward / wkv7_backward are the pieces this Function is made of, not differentiable
-// themselves: autograd passes through them (no "no autograd kernel" warning, no grad_fn).
+// themselves: a gradient through them is an error saying so, not a silent zero.
 TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) {
   m.impl("wkv7", &wkv7_autograd);
-  m.impl("wkv7_forward", torch::CppFunction::makeFallthrough());
-  m.impl("wkv7_backward", torch::CppFunction::makeFallthrough());
+  m.impl("wkv7_forward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_backward", torch::autograd::autogradNotImplementedFallback());
 }
 
 }  // namespace rwkv7_ops

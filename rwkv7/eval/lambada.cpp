@@ -66,9 +66,11 @@ LambadaScore score_lambada(RWKV& model, const std::vector<LambadaDocument>& docs
   LambadaScore score;
   for (size_t first = 0; first < order.size();) {
     // the batch: as many documents as fit `batch_tokens` at the longest one's length (sorted)
+    // (on CUDA the WKV kernel needs T % 16 == 0: pad to that too; padding is on the right)
+    auto padded = [&](int64_t tokens) { return device.is_cuda() ? (tokens + 15) / 16 * 16 : tokens; };
     size_t last = first + 1;
-    while (last < order.size() && int64_t(last - first + 1) * length(order[last]) <= batch_tokens) ++last;
-    const int64_t T = length(order[last - 1]) - 1;  // inputs: all but the last token
+    while (last < order.size() && int64_t(last - first + 1) * padded(length(order[last]) - 1) <= batch_tokens) ++last;
+    const int64_t T = padded(length(order[last - 1]) - 1);  // inputs: all but the last token
     at::Tensor idx = at::zeros({int64_t(last - first), T}, at::kLong);  // right padding: 0
     for (size_t b = first; b < last; ++b) {
       const LambadaDocument& d = docs[order[b]];

@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -61,8 +63,7 @@ class HeaderParser {
       if (name == "__metadata__") {
         string_map();
       } else {
-        for (const auto& e : out)
-          if (e.first == name) fail("tensor '" + name + "' appears twice");
+        if (!names_.insert(name).second) fail("tensor '" + name + "' appears twice");
         out.emplace_back(name, entry(name));
       }
     } while (comma_or('}'));
@@ -111,12 +112,18 @@ class HeaderParser {
       }
       if (i_ >= s_.size()) fail("unterminated escape");
       const char e = s_[i_++];
-      if (e == 'u') {  // \uXXXX: kept only for ASCII, which is all a tensor name needs here
-        if (i_ + 4 > s_.size()) fail("short \\u escape");
-        const unsigned long v = std::stoul(s_.substr(i_, 4), nullptr, 16);
-        if (v >= 0x80) fail("non-ASCII \\u escape");
-        out += static_cast<char>(v);
-        i_ += 4;
+      if (e == 'u') {
+        uint32_t cp = hex4();
+        if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair: \uD8xx\uDCxx
+          if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') fail("lone surrogate");
+          i_ += 2;
+          const uint32_t lo = hex4();
+          if (lo < 0xDC00 || lo >= 0xE000) fail("bad surrogate pair");
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp < 0xE000) {
+          fail("lone surrogate");
+        }
+        append_utf8(out, cp);
       } else {
         const char* from = "\"\\/bfnrt";
         const char* to = "\"\\/\b\f\n\r\t";
@@ -124,6 +131,29 @@ class HeaderParser {
         if (!p || !*p) fail("bad escape");
         out += to[p - from];
       }
+    }
+  }
+  uint32_t hex4() {  // exactly four hex digits
+    if (i_ + 4 > s_.size()) fail("short \\u escape");
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) fail("bad \\u escape");
+      v = v * 16 + uint32_t(d);
+    }
+    return v;
+  }
+  static void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out += char(cp);
+    } else if (cp < 0x800) {
+      out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += char(0xE0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
+    } else {
+      out += char(0xF0 | (cp >> 18)), out += char(0x80 | ((cp >> 12) & 0x3F));
+      out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
     }
   }
   uint64_t integer() {
@@ -180,6 +210,7 @@ class HeaderParser {
 
   const std::string& s_;
   size_t i_ = 0;
+  std::unordered_set<std::string> names_;
 };
 
 StateDict parse(const std::string& bytes) {
@@ -194,8 +225,10 @@ StateDict parse(const std::string& bytes) {
   // The tensors must tile [0, data_size) exactly: sort by begin and walk.
   std::vector<size_t> order(entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return entries[a].second.offsets[0] < entries[b].second.offsets[0];
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {  // by (begin, end): empty tensors first
+    const auto& x = entries[a].second.offsets;
+    const auto& y = entries[b].second.offsets;
+    return std::tie(x[0], x[1]) < std::tie(y[0], y[1]);
   });
   uint64_t expected_begin = 0;
   for (size_t i : order) {
@@ -212,12 +245,10 @@ StateDict parse(const std::string& bytes) {
   StateDict out;
   for (const auto& [name, e] : entries) {
     const at::ScalarType dtype = dtype_of(e.dtype);
-    uint64_t numel = 1;
-    for (int64_t d : e.shape) {
-      if (d != 0 && numel > (uint64_t(1) << 62) / uint64_t(d)) throw std::runtime_error("tensor '" + name + "' too large");
-      numel *= uint64_t(d);
-    }
-    const uint64_t want = numel * c10::elementSize(dtype), have = e.offsets[1] - e.offsets[0];
+    uint64_t want = c10::elementSize(dtype);
+    for (int64_t d : e.shape)
+      if (__builtin_mul_overflow(want, uint64_t(d), &want)) throw std::runtime_error("tensor '" + name + "' too large");
+    const uint64_t have = e.offsets[1] - e.offsets[0];
     if (want != have)
       throw std::runtime_error(fmt::format("tensor '{}': {} of shape [{}] needs {} bytes, its offsets give {}", name,
                                            e.dtype, fmt::join(e.shape, ", "), want, have));
@@ -240,33 +271,44 @@ StateDict read_safetensors_bytes(const std::string& bytes, const std::string& na
 
 StateDict read_safetensors(const std::string& path) {
   if (!fs::is_regular_file(path)) throw CheckpointError(path + ": no such file");
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  if (!f && !f.eof()) throw CheckpointError(path + ": cannot read");
-  return read_safetensors_bytes(s.str(), path);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  std::string bytes(static_cast<size_t>(std::max<std::streamoff>(0, f.tellg())), '\0');
+  f.seekg(0);
+  if (!f || !f.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    throw CheckpointError(path + ": cannot read");
+  return read_safetensors_bytes(bytes, path);
 }
 
 void write_safetensors(const std::string& path, const StateDict& tensors) {
-  std::string header = "{\"__metadata__\":{\"format\":\"pt\"}", data;
-  for (const auto& [name, t] : tensors) {
-    const at::Tensor c = t.detach().cpu().contiguous();
-    std::string escaped;
-    for (char ch : name) {
-      if (ch == '"' || ch == '\\') escaped += '\\';
-      escaped += ch;
-    }
-    header += fmt::format(",\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", escaped,
-                          name_of(c.scalar_type()), fmt::join(c.sizes(), ","), data.size(), data.size() + c.nbytes());
-    data.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
-  }
-  header += "}";
-  header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  std::string file(8, '\0');
-  for (int b = 0; b < 8; ++b) file[b] = static_cast<char>((uint64_t(header.size()) >> (8 * b)) & 0xff);
+  std::string content;
   try {
-    fs::write_file_atomically(path, file + header + data);
+    std::string header = "{\"__metadata__\":{\"format\":\"pt\"}", data;
+    std::unordered_set<std::string> seen;
+    for (const auto& [name, t] : tensors) {
+      if (name == "__metadata__" || !seen.insert(name).second)
+        throw std::runtime_error("tensor name '" + name + "' is reserved or repeated");
+      const at::Tensor c = t.detach().cpu().contiguous();
+      std::string escaped;  // the name as a JSON string body
+      for (unsigned char ch : name) {
+        if (ch == '"' || ch == '\\') escaped += '\\', escaped += char(ch);
+        else if (ch < 0x20) escaped += fmt::format("\\u{:04x}", ch);
+        else escaped += char(ch);
+      }
+      header += fmt::format(",\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", escaped,
+                            name_of(c.scalar_type()), fmt::join(c.sizes(), ","), data.size(), data.size() + c.nbytes());
+      data.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
+    }
+    header += "}";
+    header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+    std::string file(8, '\0');
+    for (int b = 0; b < 8; ++b) file[b] = static_cast<char>((uint64_t(header.size()) >> (8 * b)) & 0xff);
+    content = file + header + data;
   } catch (const std::exception& e) {
+    throw CheckpointError(path + ": " + e.what());
+  }
+  try {
+    fs::write_file_atomically(path, content);
+  } catch (const std::exception& e) {  // it names the file already
     throw CheckpointError(e.what());
   }
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <exception>
 #include <thread>
 
 #ifdef RWKV7_HAS_CUDA_OP
@@ -120,7 +121,7 @@ std::string write_init_checkpoint(const TrainConfig& cfg) {
   RWKV model = init_model(cfg, seed);
   if (cfg.precision == "bf16") model->to(at::kBFloat16);
   const StateDict weights = model->state_dict();
-  dir.save(dir.init_checkpoint(), &weights, nullptr, {});
+  dir.save_weights(dir.init_checkpoint(), weights);
   std::printf("wrote %s (seed %llu, %s)\n", dir.init_checkpoint().c_str(),
               static_cast<unsigned long long>(seed), cfg.precision.c_str());
   return dir.init_checkpoint();
@@ -136,7 +137,9 @@ std::string prepare_init(const TrainConfig& cfg) {
 }
 
 Run::Run(const TrainConfig& config, Purpose purpose)
-    : cfg(config), env(dist_env_from_environment()), dir(config.proj_dir) {
+    : cfg(config),
+      env(purpose == Purpose::kBench ? DistEnv{} : dist_env_from_environment()),  // bench: one process
+      dir(config.proj_dir) {
   if (env.enabled()) {  // torchrun-style: WORLD_SIZE processes, rank 0 alone writes
     if (cfg.devices != 1 && cfg.devices != env.world)
       throw ConfigError(fmt::format("key 'devices': {} but WORLD_SIZE is {}", cfg.devices, env.world));
@@ -159,12 +162,12 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     return;
   }
   dir.ensure_writable();
-  if (rank0) lock_ = std::make_unique<RunDirLock>(dir.path(), "train");
   if (env.enabled())
     comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
+  agreed([&] { if (rank0) lock_ = std::make_unique<RunDirLock>(dir.path(), "train"); });
   open_data();
-  const StateDict training_state = choose_start();
-  if (comm) comm->barrier();  // rank 0's rwkv-init.pth is written
+  StateDict training_state;
+  agreed([&] { training_state = choose_start(); });  // (rank 0's rwkv-init.pth is written after it)
   if (rank0) std::printf("%s\n", start.note.c_str());
   if (start.weights.empty()) start.weights = read_weights(start.load_path);
   model = model_from_state_dict(start.weights, start.load_path);
@@ -187,6 +190,24 @@ void Run::open_data() {
 
 StateSharding Run::sharding() const { return StateSharding{sharded_, env.rank, env.world}; }
 
+// Runs `what` on every rank; if it throws on any rank, it throws on all (the failing rank with its
+// own message), instead of leaving the others waiting for a collective until dist_timeout.
+void Run::agreed(const std::function<void()>& what) {
+  std::exception_ptr failure;
+  try {
+    what();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (comm) {
+    at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, at::kDouble);
+    comm->allreduce_sum(failed);
+    if (!failure && failed.item<double>() > 0)
+      throw std::runtime_error("another process of this run stopped with an error (its message says why)");
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 // Fresh (rwkv-init.pth written now), a given checkpoint (load_model), or the seed's resume from
 // proj_dir; in the last case, exactly when the checkpoint's training state is there.
 StateDict Run::choose_start() {
@@ -194,7 +215,7 @@ StateDict Run::choose_start() {
   if (cfg.train_stage >= 2) {
     start = dir.find_resume_point(cfg.warmup_steps);  // (it has read the weights)
   } else {
-    dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/rank0);
+    dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/rank0, cfg.epoch_begin, start.load_path);
     start.note = "loading " + start.load_path;
     if (start.load_path.empty()) {
       start.load_path = dir.init_checkpoint();
@@ -203,7 +224,7 @@ StateDict Run::choose_start() {
     }
   }
   pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.epoch_steps()};
-  if (cfg.train_stage < 2 || cfg.exact_resume != 1) return {};
+  if (cfg.train_stage < 2 || cfg.exact_resume != 1 || start.load_path == dir.init_checkpoint()) return {};
   std::string why_not;
   StateDict state;
   try {
@@ -230,18 +251,24 @@ RunPosition Run::checked_position(const StateDict& state) const {
     return CheckpointError(fmt::format("{}: {}. Resume from the weights alone with exact_resume: 0, or remove it",
                                        state_file_, why));
   };
-  auto field = [&](const char* name) {
+  auto has = [&](const char* name) {
     for (const auto& kv : state)
-      if (kv.first == name) return kv.second.item<int64_t>();
-    throw refuse(std::string("it has no '") + name + "' (not a state file of this version)");
+      if (kv.first == name) return true;
+    return false;
   };
-  field("run.epoch_begin");
+  auto field = [&](const char* name) { return find_tensor(state, name, state_file_).item<int64_t>(); };
+  if (!has("run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
   const RunPosition p = decode_position(state, state_file_);
   if (p.epoch_steps != cfg.epoch_steps())
     throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
                              p.epoch_steps, cfg.epoch_steps()));
   const std::string where = implausible_position(p, start.epoch_begin, cfg.epoch_steps());
   if (!where.empty()) throw refuse(where);
+  if (!has("run.precision_bits") || !has("run.weights_digest")) {  // written before these checks existed
+    if (rank0) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
+                            state_file_.c_str());
+    return p;
+  }
   const int64_t bits = field("run.precision_bits");
   if (bits != (cfg.precision == "bf16" ? 16 : 32))
     throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", cfg.precision));
@@ -344,16 +371,18 @@ double Run::validate() {
 void Run::save(const std::string& checkpoint, bool with_state) {
   if (!all_finite(model))
     throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
-  StateDict weights, state;
-  if (rank0) weights = model->state_dict();
   const bool writes_state = with_state && (rank0 || sharded_);
+  StateDict state;
   if (writes_state) {
     state = encode_position(pos);
     state.emplace_back("run.precision_bits", at::tensor(int64_t(cfg.precision == "bf16" ? 16 : 32)));
     state.emplace_back("run.weights_digest", at::tensor(weights_digest(model->state_dict())));
     for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
   }
-  dir.save(checkpoint, rank0 ? &weights : nullptr, writes_state ? &state : nullptr, sharding());
+  // old state gone, then the weights, then the new state: a crash between leaves no stale pair
+  agreed([&] { if (writes_state) dir.remove_state(checkpoint, sharding()); });
+  agreed([&] { if (rank0) dir.save_weights(checkpoint, model->state_dict()); });
+  agreed([&] { if (writes_state) dir.save_state(checkpoint, state, sharding()); });
 }
 
 }  // namespace rwkv7

@@ -93,6 +93,7 @@ class Run {
   void build_model();
   void build_optimizer(const StateDict& training_state);
   StateSharding sharding() const;
+  void agreed(const std::function<void()>& what);  // all ranks succeed, or all throw
 
   std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
   bool sharded_ = false;  // ZeRO-1

@@ -38,7 +38,15 @@ RunDirLock::RunDirLock(const std::string& proj_dir, const std::string& command) 
   const std::string path = proj_dir + "/.rwkv7.lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw ConfigError("key 'proj_dir': cannot create " + path + " (" + std::strerror(errno) + ")");
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  const bool locked = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  if (!locked && errno != EWOULDBLOCK) {  // a file system without flock (some network ones)
+    std::fprintf(stderr, "warning: cannot lock %s (%s); make sure no other trainer uses %s\n", path.c_str(),
+                 std::strerror(errno), proj_dir.c_str());
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
+  if (!locked) {
     char holder[256] = {0};
     const ssize_t n = ::pread(fd_, holder, sizeof(holder) - 1, 0);
     std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "another process";
@@ -79,27 +87,29 @@ std::string RunDir::state_file(const std::string& checkpoint, const StateShardin
                    : without_pth(checkpoint) + ".state.pth";
 }
 
-std::vector<std::string> RunDir::earlier_run_files() const {
+std::vector<std::string> RunDir::earlier_run_files(int64_t first_epoch, const std::string& keep) const {
   std::vector<std::string> out;
   for (const std::string& name : fs::list_directory(dir_)) {
-    int64_t n;
-    const bool checkpoint = checkpoint_number(name, &n) && n >= 0;
-    const bool state = name.rfind("rwkv-", 0) == 0 && name.find(".state.") != std::string::npos &&
-                       name.size() > 4 && name.substr(name.size() - 4) == ".pth";
-    if (checkpoint || state || name == "rwkv-final.pth") out.push_back(name);
+    if (dir_ + "/" + name == keep) continue;
+    const size_t state_at = name.find(".state.");
+    const bool is_state = name.rfind("rwkv-", 0) == 0 && state_at != std::string::npos &&
+                          name.size() > 4 && name.substr(name.size() - 4) == ".pth";
+    int64_t n;  // the checkpoint number of rwkv-<n>.pth, or of rwkv-<n>.state*.pth
+    const bool numbered = checkpoint_number(is_state ? name.substr(0, state_at) + ".pth" : name, &n) && n >= 0;
+    if ((numbered && n >= first_epoch) || name == "rwkv-final.pth") out.push_back(name);
   }
   return out;
 }
 
-void RunDir::make_room_for_fresh_run(bool overwrite, bool remove) const {
-  const std::vector<std::string> old = earlier_run_files();
+void RunDir::make_room_for_fresh_run(bool overwrite, bool remove, int64_t first_epoch, const std::string& keep) const {
+  const std::vector<std::string> old = earlier_run_files(first_epoch, keep);
   if (old.empty()) return;
   std::string names;
   for (size_t i = 0; i < old.size() && i < 6; ++i) names += (i ? ", " : "") + old[i];
   if (old.size() > 6) names += fmt::format(" and {} more", old.size() - 6);
   if (!overwrite)
     throw ConfigError(fmt::format(
-        "key 'train_stage': {} holds the checkpoints of an earlier run ({}); a fresh start would overwrite "
+        "key 'train_stage': {} holds the checkpoints of an earlier run ({}); this start would overwrite "
         "them. Resume it with train_stage: 3, or start over in another proj_dir, or with overwrite: 1 "
         "(which removes them)", dir_, names));
   if (!remove) return;
@@ -137,32 +147,42 @@ StartPoint RunDir::find_resume_point(int64_t warmup_steps) const {
   throw CheckpointError("no readable checkpoint in " + dir_ + ": " + sp.note);
 }
 
-void RunDir::save(const std::string& checkpoint, const StateDict* weights, const StateDict* state,
-                  const StateSharding& s) const {
-  if (weights) write_pth(checkpoint, *weights);
-  if (state) write_pth(state_file(checkpoint, s), *state);
+void RunDir::remove_state(const std::string& checkpoint, const StateSharding& s) const {
+  std::remove(state_file(checkpoint, s).c_str());
+}
+
+void RunDir::save_weights(const std::string& checkpoint, const StateDict& weights) const {
+  write_pth(checkpoint, weights);
+}
+
+void RunDir::save_state(const std::string& checkpoint, const StateDict& state, const StateSharding& s) const {
+  write_pth(state_file(checkpoint, s), state);
 }
 
 StateDict RunDir::read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not) const {
-  const std::string plain = state_file(checkpoint, StateSharding{});
-  if (!s.sharded) {
-    if (fs::is_regular_file(plain)) return read_pth(plain);
-    *why_not = "no " + plain;
-    for (const std::string& name : fs::list_directory(dir_))
-      if (name.rfind(without_pth(plain.substr(dir_.size() + 1)) + ".rank", 0) == 0)
-        *why_not = fmt::format("its state is sharded ({}); resume with zero_stage: 1 and as many processes", name);
-    return {};
-  }
-  // Every rank decides alike: use the shards only when all `world` of them are there.
-  for (int64_t r = 0; r < s.world; ++r) {
-    const std::string shard = state_file(checkpoint, StateSharding{true, r, s.world});
-    if (!fs::is_regular_file(shard)) {
-      *why_not = fs::is_regular_file(plain) ? "its state was saved unsharded; resume with zero_stage: 0"
-                                            : "no " + shard;
+  const std::string mine = state_file(checkpoint, s);
+  if (!s.sharded && fs::is_regular_file(mine)) return read_pth(mine);
+  if (s.sharded) {  // every rank decides alike, on all `world` shards
+    int64_t present = 0;
+    for (int64_t r = 0; r < s.world; ++r)
+      present += fs::is_regular_file(state_file(checkpoint, StateSharding{true, r, s.world}));
+    if (present == s.world) return read_pth(mine);
+    if (present > 0) {  // a save cut short: the weights are whole, the state is not
+      *why_not = fmt::format("only {} of the {} state shards of {} are there", present, s.world, checkpoint);
       return {};
     }
   }
-  return read_pth(state_file(checkpoint, s));
+  // Saved for another sharding? That is a config mismatch, said as such.
+  const std::string stem = without_pth(checkpoint).substr(dir_.size() + 1) + ".state";
+  for (const std::string& name : fs::list_directory(dir_)) {
+    if (name.rfind(stem, 0) != 0 || dir_ + "/" + name == mine) continue;
+    const std::string how = name == stem + ".pth" ? "unsharded (zero_stage: 0)" : "as " + name.substr(stem.size() + 1);
+    throw CheckpointError(fmt::format(
+        "{}: its training state was saved {}, this run wants {}; resume with the same zero_stage and number of "
+        "processes, or from the weights alone with exact_resume: 0", checkpoint, how, mine.substr(dir_.size() + 1)));
+  }
+  *why_not = "no " + mine;
+  return {};
 }
 
 }  // namespace rwkv7

@@ -67,24 +67,31 @@ class RunDir {
   // The state file of `checkpoint` that this process writes and reads.
   static std::string state_file(const std::string& checkpoint, const StateSharding& s);
 
-  // The files an earlier run left here: rwkv-<n>.pth, rwkv-final.pth and their state files.
-  std::vector<std::string> earlier_run_files() const;
-  // Before a fresh start: with earlier run files here, throws ConfigError naming them and saying
-  // how to resume or start over; with `overwrite` removes them instead (when `remove`: rank 0).
-  void make_room_for_fresh_run(bool overwrite, bool remove) const;
+  // The files of an earlier run that a run starting at mini-epoch `first_epoch` would overwrite:
+  // rwkv-<n>.pth with n >= first_epoch, their state files, rwkv-final.pth; never `keep` (the
+  // checkpoint the run starts from, when it lies here).
+  std::vector<std::string> earlier_run_files(int64_t first_epoch, const std::string& keep) const;
+  // Before a start that is not a resume: with such files here, throws ConfigError naming them and
+  // saying how to resume or start over; with `overwrite` removes them instead (when `remove`).
+  void make_room_for_fresh_run(bool overwrite, bool remove, int64_t first_epoch = 0, const std::string& keep = "") const;
 
   // The seed's resume rule (train_stage >= 2): the highest rwkv-<n>.pth (rwkv-init.pth counts
   // as -1); if that one cannot be read, the one before it. `warmup_steps` is the config's (-1:
   // the seed's 10 when resuming from rwkv-<n>.pth). Throws if there is none.
   StartPoint find_resume_point(int64_t warmup_steps) const;
 
-  // Writes `weights` (if not null: rank 0) as `checkpoint`, then `state` (if not null) as its
-  // state file for `s`. Each file is written atomically.
-  void save(const std::string& checkpoint, const StateDict* weights, const StateDict* state,
-            const StateSharding& s) const;
+  // A checkpoint and its state are written as a pair, each file atomically: first this process's
+  // old state file of that name is removed (so a crash in between leaves weights without a state,
+  // which resumes from the weights alone and says so, never weights beside a stale state), then
+  // `weights` (if not null: rank 0), then `state` (if not null). With several processes the caller
+  // puts a barrier between the three (Run::save).
+  void remove_state(const std::string& checkpoint, const StateSharding& s) const;
+  void save_weights(const std::string& checkpoint, const StateDict& weights) const;
+  void save_state(const std::string& checkpoint, const StateDict& state, const StateSharding& s) const;
 
-  // The state saved with `checkpoint` for this process, or an empty dict with `*why_not` set
-  // when there is none to use (none written, or written for another sharding).
+  // The state saved with `checkpoint` for this process; an empty dict with `*why_not` set when
+  // none was saved. Throws CheckpointError (naming the file, saying what to do) when it was saved
+  // for another sharding (plain vs ZeRO-1, another number of ranks).
   StateDict read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not) const;
 
  private:

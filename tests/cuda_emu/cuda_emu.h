@@ -76,9 +76,13 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 }
 
 // ---- fast-math intrinsics ----
-inline float __expf(float x) { return std::exp2f(x * 1.4426950408889634f); }
-inline float __logf(float x) { return std::log2f(x) * 0.69314718055994531f; }
-inline float __fdividef(float a, float b) { return a / b; }
+// (glibc declares its own __expf/__logf; ours get other names and the kernels' spelling by macro)
+inline float cuda_emu_expf(float x) { return std::exp2f(x * 1.4426950408889634f); }
+inline float cuda_emu_logf(float x) { return std::log2f(x) * 0.69314718055994531f; }
+inline float cuda_emu_fdividef(float a, float b) { return a / b; }
+#define __expf cuda_emu_expf
+#define __logf cuda_emu_logf
+#define __fdividef cuda_emu_fdividef
 
 namespace cuda_emu {
 
@@ -142,7 +146,7 @@ cudaError_t launch(dim3 grid, dim3 block, void (*kernel)(Params...), Args... arg
             blockDim = block;
             gridDim = grid;
             current_barrier = &barrier;
-            kernel(Params(args)...);
+            kernel(args...);  // the launch's own argument types: no casts nvcc would not make
           });
         for (auto& th : team) th.join();
       }

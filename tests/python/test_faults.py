@@ -259,3 +259,32 @@ def test_files_that_are_not_state_dicts_say_what_they_are(app, tmp_path):
     one_error_line(r, "pickled Python object (torch.nn.modules.linear.Linear)", "model.state_dict()")
     r = run_app(app, "logits", "--model", tmp_path / "legacy.pth", "--tokens", "1")
     one_error_line(r, "legacy (non-zip) format", "torch.save(torch.load(path), new_path)")
+
+
+def test_the_seeds_ways_to_continue_are_not_refused(app, tmp_path):
+    run = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.yaml", proj_dir=run, epoch_limit=1)
+    # prepare, then train_stage 3 from rwkv-init.pth: no state is expected there, so no warning
+    assert run_app(app, "prepare", "--config", cfg).returncode == 0
+    r = run_app(app, "train", "--config", cfg, "train_stage=3")
+    assert r.returncode == 0 and "weights alone" not in r.stderr, r.stderr
+    # continuing from a checkpoint of this folder with load_model + epoch_begin (the seed's way):
+    # nothing of what it overwrites is there, and overwrite: 1 never removes the file it loads
+    for extra in ([], ["overwrite=1"]):
+        r = run_app(app, "train", "--config", cfg, f"load_model={run / 'rwkv-0.pth'}", "epoch_begin=1",
+                    "train_stage=0", *extra)
+        assert r.returncode == 0, r.stderr
+        assert (run / "rwkv-0.pth").exists()
+        if not extra:
+            assert (run / "rwkv-1.pth").exists()
+    # a state file written before the pairing checks is trusted, with a warning
+    st = torch.load(run / "rwkv-1.state.pth", weights_only=True)
+    del st["run.weights_digest"], st["run.precision_bits"]
+    torch.save(st, run / "rwkv-1.state.pth")
+    r = run_app(app, "train", "--config", cfg, "train_stage=3")
+    assert r.returncode == 0 and "predates the pairing checks" in r.stderr, r.stderr
+    # bench is one process whatever the launcher's environment says
+    env = dict(os.environ, WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", MASTER_PORT="29999")
+    b = subprocess.run([str(app), "bench", "--config", str(cfg), "--steps", "1", "--warmup", "0", "zero_stage=1"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert b.returncode == 0, b.stderr

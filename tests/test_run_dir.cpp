@@ -1,0 +1,89 @@
+// The run folder's rules, on files made here: which files a new start would overwrite, how a
+// checkpoint's state is found (plain, all shards, some shards, another sharding), and the lock.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "golden.h"
+#include "rwkv7/train/config.h"
+#include "rwkv7/train/run_dir.h"
+
+namespace rwkv7 {
+namespace {
+
+void touch_pth(const std::string& path) { write_pth(path, {{"x", at::ones({1})}}); }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(RunDir, FilesANewStartWouldOverwrite) {
+  const std::string d = testing::scratch_dir("run_dir_files");
+  for (const char* f : {"rwkv-init.pth", "rwkv-0.pth", "rwkv-0.state.pth", "rwkv-3.pth",
+                        "rwkv-3.state.rank1-of-2.pth", "rwkv-final.pth", "other.pth"})
+    touch_pth(d + "/" + f);
+  const RunDir dir(d);
+  EXPECT_EQ(dir.earlier_run_files(0, ""),
+            (std::vector<std::string>{"rwkv-0.pth", "rwkv-0.state.pth", "rwkv-3.pth", "rwkv-3.state.rank1-of-2.pth",
+                                      "rwkv-final.pth"}));
+  // continuing from rwkv-0.pth at mini-epoch 1 overwrites only what comes after it
+  EXPECT_EQ(dir.earlier_run_files(1, d + "/rwkv-0.pth"),
+            (std::vector<std::string>{"rwkv-3.pth", "rwkv-3.state.rank1-of-2.pth", "rwkv-final.pth"}));
+  EXPECT_NE(error_of([&] { dir.make_room_for_fresh_run(false, true); }).find("overwrite: 1"), std::string::npos);
+  dir.make_room_for_fresh_run(true, true, 1, d + "/rwkv-3.pth");  // keeps the file a run starts from
+  EXPECT_EQ(dir.earlier_run_files(0, ""), (std::vector<std::string>{"rwkv-0.pth", "rwkv-0.state.pth", "rwkv-3.pth"}));
+}
+
+TEST(RunDir, StateIsFoundOnlyWhenWholeAndForThisSharding) {
+  const std::string d = testing::scratch_dir("run_dir_state");
+  const RunDir dir(d);
+  const std::string ckpt = d + "/rwkv-3.pth";
+  touch_pth(ckpt);
+  std::string why;
+  const StateSharding plain{}, rank0{true, 0, 2}, rank1{true, 1, 2};
+  EXPECT_TRUE(dir.read_state(ckpt, plain, &why).empty());
+  EXPECT_NE(why.find("no "), std::string::npos);
+  touch_pth(RunDir::state_file(ckpt, rank0));  // one of two shards: a save cut short
+  why.clear();
+  EXPECT_TRUE(dir.read_state(ckpt, rank1, &why).empty());
+  EXPECT_NE(why.find("only 1 of the 2 state shards"), std::string::npos) << why;
+  EXPECT_TRUE(dir.read_state(ckpt, rank0, &why).empty());  // every rank decides alike
+  // a plain resume of a sharded save is a mismatch, said as such
+  EXPECT_NE(error_of([&] { dir.read_state(ckpt, plain, &why); }).find("rank0-of-2"), std::string::npos);
+  touch_pth(RunDir::state_file(ckpt, rank1));
+  EXPECT_FALSE(dir.read_state(ckpt, rank0, &why).empty());
+  EXPECT_FALSE(dir.read_state(ckpt, rank1, &why).empty());
+  EXPECT_NE(error_of([&] { dir.read_state(ckpt, StateSharding{true, 0, 4}, &why); }).find("zero_stage"),
+            std::string::npos);
+}
+
+TEST(RunDir, RemoveStateThenSaveKeepsThePair) {
+  const std::string d = testing::scratch_dir("run_dir_pair");
+  const RunDir dir(d);
+  const std::string ckpt = d + "/rwkv-1.pth";
+  dir.save_weights(ckpt, {{"w", at::zeros({2})}});
+  dir.save_state(ckpt, {{"s", at::zeros({1})}}, {});
+  dir.remove_state(ckpt, {});  // the first of a save's three writes
+  std::string why;
+  EXPECT_TRUE(dir.read_state(ckpt, {}, &why).empty());
+}
+
+TEST(RunDir, LockExcludesASecondHolderAndNamesTheFirst) {
+  const std::string d = testing::scratch_dir("run_dir_lock");
+  {
+    const RunDirLock first(d, "train");
+    const std::string e = error_of([&] { RunDirLock second(d, "prepare"); });
+    EXPECT_NE(e.find("is in use by rwkv7 train (pid"), std::string::npos) << e;
+  }
+  EXPECT_EQ(error_of([&] { RunDirLock again(d, "train"); }), "");  // released with its holder
+}
+
+}  // namespace
+}  // namespace rwkv7
