@@ -34,8 +34,8 @@ def test_opcheck_wkv7(ops, dtype, requires_grad):
 
 
 # wkv7_forward / wkv7_backward are the non-differentiable halves that wkv7's Autograd kernel calls
-# below autograd; they have no Autograd kernel, so they are checked with requires_grad=False only
-# (with it, opcheck backprops through autograd's not-implemented fallback: warnings, None grads).
+# below autograd; their Autograd kernel is autograd's not-implemented fallback (a gradient through
+# them is an error), so they are checked with requires_grad=False only.
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_opcheck_wkv7_forward_and_backward(ops, dtype):
     inputs = model_like_inputs(dtype)
@@ -94,3 +94,10 @@ def test_inference_runs_the_plain_kernel_with_the_forward_output(ops):
     assert torch.equal(y, y_forward)  # bit-exact
     # and the training path (which keeps the state) gives the same bits too
     assert torch.equal(ops.wkv7(*inputs).detach(), y)
+
+
+def test_a_gradient_through_the_internal_ops_is_an_error_not_a_silent_zero(ops):
+    inputs = tuple(t.requires_grad_(True) for t in model_like_inputs(torch.float64))
+    y, _, _ = ops.wkv7_forward(*inputs)
+    with pytest.raises(RuntimeError, match="not implemented|autograd"):
+        y.sum().backward()
