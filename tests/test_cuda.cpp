@@ -8,6 +8,7 @@
 #include <map>
 
 #include "golden.h"
+#include "ops/wkv7/wkv7_golden_cases.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/trainer.h"
@@ -22,14 +23,12 @@ using testing::relative_error;
 #define REQUIRE_CUDA()                                                   \
   if (!at::globalContext().hasCUDA()) GTEST_SKIP() << "no CUDA device"
 
-const char* kIn[] = {"r", "w", "k", "v", "a", "b"};
-const char* kGrad[] = {"dr", "dw", "dk", "dv", "da", "db"};
+constexpr auto& kIn = testing::kWkv7Inputs;
+constexpr auto& kGrad = testing::kWkv7Grads;
 
 // worst relative error of y and the six gradients on `device` in `dtype` against fp64 golden
 double golden_error(at::Device device, at::ScalarType dtype, std::string* where) {
-  std::map<std::string, std::map<std::string, at::Tensor>> cases;
-  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth")))
-    cases[name.substr(0, name.rfind('.'))][name.substr(name.rfind('.') + 1)] = t;
+  auto cases = testing::wkv7_golden_cases();
   double worst = 0;
   for (auto& [name, c] : cases) {
     if (c["r"].size(1) % 16 != 0) continue;  // the CUDA kernel needs T % 16 == 0

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "golden.h"
+#include "ops/wkv7/wkv7_golden_cases.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/wkv7.h"
 
@@ -25,10 +26,9 @@ namespace {
 using testing::golden;
 using testing::relative_error;
 
-const char* kInputs[] = {"r", "w", "k", "v", "a", "b"};
-const char* kGrads[] = {"dr", "dw", "dk", "dv", "da", "db"};
-
-using Case = std::map<std::string, at::Tensor>;  // field -> tensor
+constexpr auto& kInputs = testing::kWkv7Inputs;
+constexpr auto& kGrads = testing::kWkv7Grads;
+using Case = testing::Wkv7Case;  // field -> tensor
 
 // What the emulated kernels produced, in float64.
 struct KernelRun {
@@ -96,12 +96,7 @@ double worst_error(const KernelRun& got, const KernelRun& want, std::string* whe
   return worst;
 }
 
-std::map<std::string, Case> golden_cases() {
-  std::map<std::string, Case> cases;
-  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth")))
-    cases[name.substr(0, name.rfind('.'))][name.substr(name.rfind('.') + 1)] = t;
-  return cases;
-}
+const auto golden_cases = testing::wkv7_golden_cases;
 
 KernelRun golden_of(const Case& c) {
   KernelRun g{c.at("y"), {}};

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "golden.h"
+#include "ops/wkv7/wkv7_golden_cases.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/wkv7.h"
 
@@ -15,18 +16,9 @@ namespace {
 using testing::golden;
 using testing::relative_error;
 
-const char* kInputs[] = {"r", "w", "k", "v", "a", "b"};
-const char* kGrads[] = {"dr", "dw", "dk", "dv", "da", "db"};
-
-// case name -> field -> tensor
-std::map<std::string, std::map<std::string, at::Tensor>> load_cases() {
-  std::map<std::string, std::map<std::string, at::Tensor>> cases;
-  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth"))) {
-    const size_t dot = name.rfind('.');
-    cases[name.substr(0, dot)][name.substr(dot + 1)] = t;
-  }
-  return cases;
-}
+constexpr auto& kInputs = testing::kWkv7Inputs;
+constexpr auto& kGrads = testing::kWkv7Grads;
+const auto load_cases = testing::wkv7_golden_cases;
 
 struct Result {
   at::Tensor y;

@@ -1,0 +1,26 @@
+// The seed's fp64 WKV-7 golden cases (tests/data/wkv7_cases.pth), as the op's tests read them:
+// case name -> field (r w k v a b dy, y, dr dw dk dv da db) -> tensor.
+#pragma once
+#include <map>
+#include <string>
+
+#include "golden.h"
+#include "rwkv7/io/checkpoint.h"
+
+namespace rwkv7::testing {
+
+inline const char* const kWkv7Inputs[] = {"r", "w", "k", "v", "a", "b"};
+inline const char* const kWkv7Grads[] = {"dr", "dw", "dk", "dv", "da", "db"};
+
+using Wkv7Case = std::map<std::string, at::Tensor>;
+
+inline std::map<std::string, Wkv7Case> wkv7_golden_cases() {
+  std::map<std::string, Wkv7Case> cases;
+  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth"))) {
+    const size_t dot = name.rfind('.');
+    cases[name.substr(0, dot)][name.substr(dot + 1)] = t;
+  }
+  return cases;
+}
+
+}  // namespace rwkv7::testing
