@@ -14,12 +14,6 @@
 
 namespace rwkv7::cmd {
 
-namespace {
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-}  // namespace
-
 int convert(int argc, char** argv) {
   const cli::Args args = cli::parse(argc, argv, {"in", "out", "dtype", "format"});
   if (args.help) {
@@ -38,7 +32,7 @@ int convert(int argc, char** argv) {
   else if (dtype != "fp32" && dtype != "keep")
     throw cli::UsageError("--dtype must be fp32, bf16 or fp16, got '" + dtype + "'");
   const std::string out = args.require("out");
-  const std::string format = args.get("format", ends_with(out, ".safetensors") ? "safetensors" : "pth");
+  const std::string format = args.get("format", is_safetensors_path(out) ? "safetensors" : "pth");
   if (format != "pth" && format != "safetensors")
     throw cli::UsageError("--format must be pth or safetensors, got '" + format + "'");
 

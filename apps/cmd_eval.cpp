@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "rwkv7/eval/lambada.h"
 #include "rwkv7/io/fs.h"
+#include "rwkv7/io/json.h"
 #include "rwkv7/model/load.h"
 
 namespace rwkv7::cmd {
@@ -71,15 +72,10 @@ int eval(int argc, char** argv) {
   std::printf("LAMBADA: n %lld, ppl %.4f, acc %.2f%% (%lld skipped; %.1f s, %.2f ms per document)\n",
               static_cast<long long>(s.n), s.ppl(), 100 * s.acc(), static_cast<long long>(skipped), seconds,
               s.n ? 1e3 * seconds / double(s.n) : 0.0);
-  std::string model_json;  // the path as a JSON string body
-  for (char c : path) {
-    if (c == '"' || c == '\\') model_json += '\\';
-    model_json += c;
-  }
   const std::string json = fmt::format(
       "{{\"task\": \"lambada\", \"model\": \"{}\", \"n\": {}, \"ppl\": {:.17g}, \"acc\": {:.17g}, "
       "\"acc_percent\": {:.4f}, \"log_prob_sum\": {:.17g}, \"correct\": {}, \"skipped\": {}, \"seconds\": {:.3f}}}\n",
-      model_json, s.n, s.ppl(), s.acc(), 100 * s.acc(), s.log_prob_sum, s.correct, skipped, seconds);
+      json_escape(path), s.n, s.ppl(), s.acc(), 100 * s.acc(), s.log_prob_sum, s.correct, skipped, seconds);
   if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
   else std::fputs(json.c_str(), stdout);
   return 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rwkv7/io/fs.h"
+#include "rwkv7/io/json.h"
 
 namespace rwkv7 {
 namespace {
@@ -288,13 +289,7 @@ void write_safetensors(const std::string& path, const StateDict& tensors) {
       if (name == "__metadata__" || !seen.insert(name).second)
         throw std::runtime_error("tensor name '" + name + "' is reserved or repeated");
       const at::Tensor c = t.detach().cpu().contiguous();
-      std::string escaped;  // the name as a JSON string body
-      for (unsigned char ch : name) {
-        if (ch == '"' || ch == '\\') escaped += '\\', escaped += char(ch);
-        else if (ch < 0x20) escaped += fmt::format("\\u{:04x}", ch);
-        else escaped += char(ch);
-      }
-      header += fmt::format(",\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", escaped,
+      header += fmt::format(",\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", json_escape(name),
                             name_of(c.scalar_type()), fmt::join(c.sizes(), ","), data.size(), data.size() + c.nbytes());
       data.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
     }
@@ -313,10 +308,13 @@ void write_safetensors(const std::string& path, const StateDict& tensors) {
   }
 }
 
-StateDict read_weights(const std::string& path) {
+bool is_safetensors_path(const std::string& path) {
   const std::string ext = ".safetensors";
-  const bool safetensors = path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
-  return safetensors ? read_safetensors(path) : read_pth(path);
+  return path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+}
+
+StateDict read_weights(const std::string& path) {
+  return is_safetensors_path(path) ? read_safetensors(path) : read_pth(path);
 }
 
 }  // namespace rwkv7

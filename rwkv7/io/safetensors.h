@@ -19,6 +19,7 @@ StateDict read_safetensors(const std::string& path);
 StateDict read_safetensors_bytes(const std::string& bytes, const std::string& name);
 
 // Weights in either format: safetensors when the name ends in .safetensors, else torch.save.
+bool is_safetensors_path(const std::string& path);
 StateDict read_weights(const std::string& path);
 
 // Tensors in the dict's order (names kept), each as its dtype; atomically (tmp, fsync, rename).

@@ -13,6 +13,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "rwkv7/io/json.h"
+
 namespace rwkv7 {
 
 namespace {
@@ -41,18 +43,6 @@ void write_synced(std::FILE* f, const std::string& name, const std::string& s) {
   if (sized && ::ftruncate(fileno(f), st.st_size) == 0) std::fseek(f, 0, SEEK_END);
   throw std::runtime_error(fmt::format("{}: write failed ({}); the run stops here, its last checkpoint is kept",
                                        name, std::strerror(err)));
-}
-
-// A JSON string's body: quotes, backslashes and every control character escaped.
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') out += '\\', out += char(c);
-    else if (c == '\n') out += "\\n";
-    else if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-    else out += char(c);
-  }
-  return out;
 }
 
 // 17 significant digits: a double read back is the same double

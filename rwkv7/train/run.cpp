@@ -75,6 +75,9 @@ void check_fits_config(const ModelShape& got, const TrainConfig& cfg, const std:
         want.head_size));
 }
 
+// What a state file records of the run's precision (16: bf16 compute with fp32 masters, 32: fp32).
+int64_t precision_bits(const TrainConfig& cfg) { return cfg.precision == "bf16" ? 16 : 32; }
+
 bool all_finite(RWKV& model) {
   at::NoGradGuard no_grad;
   for (const auto& p : model->parameters())
@@ -270,7 +273,7 @@ RunPosition Run::checked_position(const StateDict& state) const {
     return p;
   }
   const int64_t bits = field("run.precision_bits");
-  if (bits != (cfg.precision == "bf16" ? 16 : 32))
+  if (bits != precision_bits(cfg))
     throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", cfg.precision));
   if (field("run.weights_digest") != weights_digest(start.weights))
     throw refuse("it was saved beside another checkpoint than " + start.load_path + " (another run, or an older save)");
@@ -375,7 +378,7 @@ void Run::save(const std::string& checkpoint, bool with_state) {
   StateDict state;
   if (writes_state) {
     state = encode_position(pos);
-    state.emplace_back("run.precision_bits", at::tensor(int64_t(cfg.precision == "bf16" ? 16 : 32)));
+    state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg)));
     state.emplace_back("run.weights_digest", at::tensor(weights_digest(model->state_dict())));
     for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
   }
