@@ -3,10 +3,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "golden.h"
+#include "rwkv7/io/fs.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/run_dir.h"
 
@@ -73,6 +75,26 @@ TEST(RunDir, RemoveStateThenSaveKeepsThePair) {
   dir.remove_state(ckpt, {});  // the first of a save's three writes
   std::string why;
   EXPECT_TRUE(dir.read_state(ckpt, {}, &why).empty());
+}
+
+// A kill -9 inside a save leaves the state's `.tmp` (found by CI: it was read as "saved for
+// another sharding", and the resume stopped instead of going on from the weights).
+TEST(RunDir, AnUnfinishedStateWriteIsACutShortSaveAndIsRemovedOnStart) {
+  const std::string d = testing::scratch_dir("run_dir_tmp");
+  const RunDir dir(d);
+  const std::string ckpt = d + "/rwkv-114.pth";
+  touch_pth(ckpt);
+  touch_pth(RunDir::state_file(ckpt, {}) + ".tmp");
+  touch_pth(d + "/rwkv-115.pth.tmp");
+  touch_pth(d + "/notes.tmp");  // not ours: kept
+  std::string why;
+  EXPECT_TRUE(dir.read_state(ckpt, {}, &why).empty());
+  EXPECT_NE(why.find("cut short"), std::string::npos) << why;
+  EXPECT_TRUE(dir.read_state(ckpt, StateSharding{true, 0, 2}, &why).empty());  // not a mismatch either
+  dir.remove_unfinished_writes();
+  std::vector<std::string> left = fs::list_directory(d);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"notes.tmp", "rwkv-114.pth"}));
 }
 
 TEST(RunDir, LockExcludesASecondHolderAndNamesTheFirst) {

@@ -135,6 +135,7 @@ std::string prepare_init(const TrainConfig& cfg) {
   const RunDir dir(cfg.proj_dir);
   dir.ensure_writable();
   const RunDirLock hold(dir.path(), "prepare");
+  dir.remove_unfinished_writes();
   dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/true);
   return write_init_checkpoint(cfg);
 }
@@ -167,7 +168,11 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   dir.ensure_writable();
   if (env.enabled())
     comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
-  agreed([&] { if (rank0) lock_ = std::make_unique<RunDirLock>(dir.path(), "train"); });
+  agreed([&] {
+    if (!rank0) return;
+    lock_ = std::make_unique<RunDirLock>(dir.path(), "train");
+    dir.remove_unfinished_writes();
+  });
   open_data();
   StateDict training_state;
   agreed([&] { training_state = choose_start(); });  // (rank 0's rwkv-init.pth is written after it)

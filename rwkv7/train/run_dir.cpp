@@ -32,6 +32,18 @@ bool checkpoint_number(const std::string& name, int64_t* n) {
 
 std::string without_pth(const std::string& path) { return path.substr(0, path.size() - 4); }
 
+// `<stem>.pth` (plain) or `<stem>.rank<r>-of-<w>.pth` (one ZeRO-1 shard), where stem is rwkv-<n>.state.
+bool is_state_file_name(const std::string& name, const std::string& stem) {
+  if (name == stem + ".pth") return true;
+  const std::string shard = stem + ".rank";
+  if (name.rfind(shard, 0) != 0 || name.size() <= shard.size() + 4 || name.substr(name.size() - 4) != ".pth")
+    return false;
+  const std::string mid = name.substr(shard.size(), name.size() - shard.size() - 4);  // <r>-of-<w>
+  const size_t of = mid.find("-of-");
+  return of != std::string::npos && of > 0 && of + 4 < mid.size() &&
+         mid.find_first_not_of("0123456789-of") == std::string::npos;
+}
+
 }  // namespace
 
 RunDirLock::RunDirLock(const std::string& proj_dir, const std::string& command) {
@@ -172,17 +184,29 @@ StateDict RunDir::read_state(const std::string& checkpoint, const StateSharding&
       return {};
     }
   }
-  // Saved for another sharding? That is a config mismatch, said as such.
+  // Saved for another sharding? That is a config mismatch, said as such. Only finished state files
+  // count: a kill -9 inside a save leaves `<state>.pth.tmp`, which is a save cut short, not a sharding.
   const std::string stem = without_pth(checkpoint).substr(dir_.size() + 1) + ".state";
   for (const std::string& name : fs::list_directory(dir_)) {
-    if (name.rfind(stem, 0) != 0 || dir_ + "/" + name == mine) continue;
+    if (name.rfind(stem, 0) != 0 || dir_ + "/" + name == mine || !is_state_file_name(name, stem)) continue;
     const std::string how = name == stem + ".pth" ? "unsharded (zero_stage: 0)" : "as " + name.substr(stem.size() + 1);
     throw CheckpointError(fmt::format(
         "{}: its training state was saved {}, this run wants {}; resume with the same zero_stage and number of "
         "processes, or from the weights alone with exact_resume: 0", checkpoint, how, mine.substr(dir_.size() + 1)));
   }
-  *why_not = "no " + mine;
+  *why_not = fs::is_regular_file(mine + ".tmp") ? "the save of " + mine + " was cut short" : "no " + mine;
   return {};
+}
+
+void RunDir::remove_unfinished_writes() const {
+  std::vector<std::string> removed;
+  for (const std::string& name : fs::list_directory(dir_)) {
+    const bool ours = name.rfind("rwkv-", 0) == 0 && name.size() > 4 && name.substr(name.size() - 4) == ".tmp";
+    if (ours && std::remove((dir_ + "/" + name).c_str()) == 0) removed.push_back(name);
+  }
+  if (!removed.empty())
+    std::fprintf(stderr, "removed %zu unfinished write(s) of an earlier process from %s (%s%s)\n", removed.size(),
+                 dir_.c_str(), removed[0].c_str(), removed.size() > 1 ? ", ..." : "");
 }
 
 }  // namespace rwkv7

@@ -89,6 +89,10 @@ class RunDir {
   void save_weights(const std::string& checkpoint, const StateDict& weights) const;
   void save_state(const std::string& checkpoint, const StateDict& state, const StateSharding& s) const;
 
+  // A kill -9 inside an atomic write leaves `rwkv-*.tmp`; the next holder of the lock removes them
+  // (rank 0, before anything is read or written) and says so.
+  void remove_unfinished_writes() const;
+
   // The state saved with `checkpoint` for this process; an empty dict with `*why_not` set when
   // none was saved. Throws CheckpointError (naming the file, saying what to do) when it was saved
   // for another sharding (plain vs ZeRO-1, another number of ranks).
