@@ -16,6 +16,11 @@
 // division is tame. For raw inputs with larger w the decay approaches 0 and the gradients lose all
 // accuracy (already at w = 2, d = 6e-4). The CPU kernel recomputes instead and has no such limit.
 // CUDA also needs N = 64 and T % 16 == 0.
+//
+// ---- the fused ops of the training step (fused_ops: 1); each differentiable through
+// ---- ops/recompute_autograd.h: <op>_backward takes <op>'s arguments and the output gradients ----
+//   token_shift_mix(x [B,T,C], mix [n,C]) -> [n,B,T,C]        x + (shift(x) - x) * mix[j]  (ops/token_shift_mix/)
+//   kk_pre(k, a_in, a0, k_k, k_a, H) -> (k_out, neg_kk, kk_a)  the scan's k, a, b (ops/kk_pre/)
 #include <torch/library.h>
 
 TORCH_LIBRARY(rwkv7, m) {
@@ -27,4 +32,12 @@ TORCH_LIBRARY(rwkv7, m) {
       "wkv7_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b,"
       " Tensor dy, Tensor saved_state, Tensor saved_sa)"
       " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db)");
+
+  m.def("token_shift_mix(Tensor x, Tensor mix) -> Tensor");
+  m.def("token_shift_mix_backward(Tensor x, Tensor mix, Tensor dout) -> (Tensor dx, Tensor dmix)");
+  m.def("kk_pre(Tensor k, Tensor a_in, Tensor a0, Tensor k_k, Tensor k_a, int H)"
+        " -> (Tensor k_out, Tensor neg_kk, Tensor kk_a)");
+  m.def("kk_pre_backward(Tensor k, Tensor a_in, Tensor a0, Tensor k_k, Tensor k_a, int H,"
+        " Tensor dk_out, Tensor dneg_kk, Tensor dkk_a)"
+        " -> (Tensor dk, Tensor da_in, Tensor da0, Tensor dk_k, Tensor dk_a)");
 }

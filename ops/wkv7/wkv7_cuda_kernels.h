@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "../cuda_dtype.h"
 #include "wkv7_cuda_shape.h"
 
 namespace rwkv7_cuda {

@@ -7,6 +7,4 @@ namespace rwkv7_cuda {
 constexpr int kHeadSize = 64;  // N: one thread per channel of a head
 constexpr int kChunk = 16;     // the forward saves the state every kChunk steps; T % kChunk == 0
 
-enum class DType { kFloat32, kBFloat16 };
-
 }  // namespace rwkv7_cuda

@@ -20,15 +20,11 @@
 // kernels are tested against.
 #pragma once
 
+#include "../cuda_common.cuh"
 #include "wkv7_cuda_shape.h"
 
 namespace rwkv7_cuda {
 namespace {
-
-__device__ inline float load(const float* p) { return *p; }
-__device__ inline float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-__device__ inline void store(float* p, float x) { *p = x; }
-__device__ inline void store(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
 
 template <typename T>
 __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const T* __restrict__ w_,
