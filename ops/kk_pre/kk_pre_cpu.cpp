@@ -57,7 +57,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
                             .view({B, T, C});
   const at::Tensor da_in = (dk_out * k * k_a + dkka * r.kk) * r.a * (1 - r.a);
   const at::Tensor dk = dk_out * (1 + (r.a - 1) * k_a) + du * k_k;
-  auto per_channel = [](const at::Tensor& t) { return t.sum({0, 1}); };
+  auto per_channel = [](const at::Tensor& t) { return t.sum(at::IntArrayRef{0, 1}); };
   return {dk, da_in, per_channel(da_in), per_channel(du * k), per_channel(dk_out * k * (r.a - 1))};
 }
 

@@ -1,11 +1,15 @@
-// Autograd for rwkv7::wkv7, registered in C++ so that C++ and Python callers alike get
+// Autograd for rwkv7::wkv7 and rwkv7::wkv7_raw_decay, registered in C++ so that C++ and Python callers alike get
 // gradients: forward runs wkv7_forward below the autograd layer and keeps what the
 // device's backward needs; backward runs wkv7_backward on the same device.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/softplus.h>
 #include <torch/library.h>
+
+#include <string>
 
 namespace rwkv7_ops {
 namespace {
@@ -13,79 +17,113 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> call_forward(
-    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
-    const at::Tensor& a, const at::Tensor& b) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("rwkv7::wkv7_forward", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-                           const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  return op.call(r, w, k, v, a, b);
+using ForwardOp = c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&)>;
+using BackwardOp = c10::TypedOperatorHandle<
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+        const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+        const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>;
+using PlainOp = c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&, const at::Tensor&, const at::Tensor&)>;
+
+// The three ops one differentiable scan is made of: wkv7 (decay from w) or wkv7_raw_decay.
+struct ScanOps {
+  PlainOp plain;
+  ForwardOp forward;
+  BackwardOp backward;
+};
+
+ScanOps find_scan_ops(const char* name) {
+  auto& d = c10::Dispatcher::singleton();
+  const std::string n = std::string("rwkv7::") + name;
+  return {d.findSchemaOrThrow(n.c_str(), "").typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                                             const at::Tensor&, const at::Tensor&,
+                                                             const at::Tensor&, const at::Tensor&)>(),
+          d.findSchemaOrThrow((n + "_forward").c_str(), "")
+              .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const at::Tensor&, const at::Tensor&)>(),
+          d.findSchemaOrThrow((n + "_backward").c_str(), "")
+              .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const at::Tensor&)>()};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_backward(
-    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
-    const at::Tensor& a, const at::Tensor& b, const at::Tensor& dy, const at::Tensor& s,
-    const at::Tensor& sa) {
-  static auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("rwkv7::wkv7_backward", "")
-          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
-                            at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                        const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                        const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  return op.call(r, w, k, v, a, b, dy, s, sa);
+const ScanOps& wkv7_ops() {
+  static const ScanOps ops = find_scan_ops("wkv7");
+  return ops;
 }
 
-class Wkv7Function : public torch::autograd::Function<Wkv7Function> {
+const ScanOps& wkv7_raw_decay_ops() {
+  static const ScanOps ops = find_scan_ops("wkv7_raw_decay");
+  return ops;
+}
+
+class ScanFunction : public torch::autograd::Function<ScanFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& r, const at::Tensor& w,
                             const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
-                            const at::Tensor& b) {
+                            const at::Tensor& b, const ScanOps* ops) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [y, saved_state, saved_sa] = call_forward(r, w, k, v, a, b);
+    auto [y, saved_state, saved_sa] = ops->forward.call(r, w, k, v, a, b);
     ctx->save_for_backward({r, w, k, v, a, b, saved_state, saved_sa});
+    ctx->saved_data["raw_decay"] = ops == &wkv7_raw_decay_ops();
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto s = ctx->get_saved_variables();
+    const ScanOps& ops = ctx->saved_data["raw_decay"].toBool() ? wkv7_raw_decay_ops() : wkv7_ops();
     // The kernels read dy as a contiguous [B, T, H, N] tensor of the inputs' dtype.
     at::Tensor dy = grad_outputs[0].to(s[0].scalar_type()).contiguous();
-    auto [dr, dw, dk, dv, da, db] = call_backward(s[0], s[1], s[2], s[3], s[4], s[5], dy, s[6], s[7]);
-    return {dr, dw, dk, dv, da, db};
+    auto [dr, dw, dk, dv, da, db] = ops.backward.call(s[0], s[1], s[2], s[3], s[4], s[5], dy, s[6], s[7]);
+    return {dr, dw, dk, dv, da, db, at::Tensor()};
   }
 };
 
-// Without gradients to compute, the device's plain wkv7 kernel runs: it keeps no saved state.
-at::Tensor call_plain(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("rwkv7::wkv7", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                         const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(r, w, k, v, a, b);
+bool any_requires_grad(std::initializer_list<const at::Tensor*> ts) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor* t : ts)
+    if (t->requires_grad()) return true;
+  return false;
+}
+
+// Without gradients to compute, the device's plain kernel runs: it keeps no saved state.
+at::Tensor scan(const ScanOps& ops, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  if (!any_requires_grad({&r, &w, &k, &v, &a, &b})) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops.plain.call(r, w, k, v, a, b);
+  }
+  return ScanFunction::apply(r, w, k, v, a, b, &ops);
 }
 
 at::Tensor wkv7_autograd(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                          const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  const bool needs_grad =
-      at::GradMode::is_enabled() && (r.requires_grad() || w.requires_grad() || k.requires_grad() ||
-                                     v.requires_grad() || a.requires_grad() || b.requires_grad());
-  if (!needs_grad) return call_plain(r, w, k, v, a, b);
-  return Wkv7Function::apply(r, w, k, v, a, b);
+  return scan(wkv7_ops(), r, w, k, v, a, b);
+}
+
+// The raw decay has its own kernels on CUDA; elsewhere it is the composite, differentiable
+// through its parts: w = -softplus(-x) - 0.5, then wkv7.
+at::Tensor wkv7_raw_decay_autograd(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  if (!r.is_cuda()) return wkv7_autograd(r, -at::softplus(-x) - 0.5, k, v, a, b);
+  return scan(wkv7_raw_decay_ops(), r, x, k, v, a, b);
 }
 
 }  // namespace
 
-// wkv7_forward / wkv7_backward are the pieces this Function is made of, not differentiable
+// The _forward / _backward ops are the pieces the Function is made of, not differentiable
 // themselves: a gradient through them is an error saying so, not a silent zero.
 TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) {
   m.impl("wkv7", &wkv7_autograd);
   m.impl("wkv7_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_backward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_raw_decay", &wkv7_raw_decay_autograd);
+  m.impl("wkv7_raw_decay_forward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_raw_decay_backward", torch::autograd::autogradNotImplementedFallback());
 }
 
 }  // namespace rwkv7_ops

@@ -23,6 +23,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/softplus.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -230,10 +232,18 @@ at::Tensor wkv7_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& 
   return std::get<0>(run_forward("rwkv7::wkv7 (CPU)", r, w, k, v, a, b, /*save_for_backward=*/false));
 }
 
+// The raw-decay variant on the CPU is the composite: w = -softplus(-x) - 0.5, then the scan. (Its
+// gradients come from the autograd kernel, which differentiates this composite.)
+at::Tensor wkv7_raw_decay_cpu(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                              const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  return wkv7_cpu(r, -at::softplus(-x) - 0.5, k, v, a, b);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, CPU, m) {
   m.impl("wkv7", &wkv7_cpu);
+  m.impl("wkv7_raw_decay", &wkv7_raw_decay_cpu);
   m.impl("wkv7_forward", &wkv7_forward_cpu);
   m.impl("wkv7_backward", &wkv7_backward_cpu);
 }

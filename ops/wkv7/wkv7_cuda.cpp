@@ -23,8 +23,8 @@ rwkv7_cuda::DType kernel_dtype(const at::Tensor& r, const char* op) {
 }
 
 void check_cuda_shape(const char* op, const at::Tensor& r) {
-  TORCH_CHECK(r.size(3) == rwkv7_cuda::kHeadSize, op, ": argument 'r' has head size N = ",
-              r.size(3), "; the CUDA kernel needs N = ", rwkv7_cuda::kHeadSize);
+  TORCH_CHECK(r.size(3) == 64 || r.size(3) == 128, op, ": argument 'r' has head size N = ", r.size(3),
+              "; the CUDA kernel needs N = 64 or 128");
   TORCH_CHECK(r.size(1) % rwkv7_cuda::kChunk == 0, op, ": argument 'r' has T = ", r.size(1),
               "; the CUDA kernel needs T to be a multiple of ", rwkv7_cuda::kChunk,
               " (pad the sequence)");
@@ -35,8 +35,10 @@ void check_cuda(cudaError_t err, const char* op) {
 }
 
 // y, plus the saved state and S·a when `save_for_backward` (inference saves nothing).
+using rwkv7_cuda::DecayInput;
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
-    const char* op, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+    const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
@@ -52,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
     sa = at::empty(r.sizes(), f32);
   }
-  check_cuda(rwkv7_cuda::wkv7_forward(dtype, B, T, H, R.data_ptr(), W.data_ptr(), K.data_ptr(),
+  check_cuda(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(),
                                       V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
                                       save_for_backward ? s.data_ptr<float>() : nullptr,
                                       save_for_backward ? sa.data_ptr<float>() : nullptr,
@@ -64,14 +66,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
     const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& a, const at::Tensor& b) {
-  return run_forward("rwkv7::wkv7_forward (CUDA)", r, w, k, v, a, b, /*save_for_backward=*/true);
+  return run_forward("rwkv7::wkv7_forward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                     /*save_for_backward=*/true);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
-                   const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
-  const char* op = "rwkv7::wkv7_backward (CUDA)";
+run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+             const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
   check_same_as_r(op, "dy", dy, r);
@@ -90,7 +92,7 @@ wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k
   auto g = [&] { return at::empty(r.sizes(), R.options()); };
   at::Tensor dr = g(), dw = g(), dk = g(), dv = g(), da = g(), db = g();
   check_cuda(rwkv7_cuda::wkv7_backward(
-                 dtype, B, T, H, R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
+                 dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
                  A.data_ptr(), Bt.data_ptr(), DY.data_ptr(), S.data_ptr<float>(),
                  SA.data_ptr<float>(), dr.data_ptr(), dw.data_ptr(), dk.data_ptr(),
                  dv.data_ptr(), da.data_ptr(), db.data_ptr(), at::cuda::getCurrentCUDAStream()),
@@ -98,9 +100,38 @@ wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k
   return {dr, dw, dk, dv, da, db};
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                   const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
+  return run_backward("rwkv7::wkv7_backward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa);
+}
+
+// The raw-decay variant (fused_ops: 1): x in place of w, the soft clamp computed in the kernel.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_raw_decay_forward_cuda(
+    const at::Tensor& r, const at::Tensor& x, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  return run_forward("rwkv7::wkv7_raw_decay_forward (CUDA)", DecayInput::kRaw, r, x, k, v, a, b,
+                     /*save_for_backward=*/true);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_raw_decay_backward_cuda(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                             const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
+  return run_backward("rwkv7::wkv7_raw_decay_backward (CUDA)", DecayInput::kRaw, r, x, k, v, a, b, dy, s, sa);
+}
+
+at::Tensor wkv7_raw_decay_cuda(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                               const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  return std::get<0>(run_forward("rwkv7::wkv7_raw_decay (CUDA)", DecayInput::kRaw, r, x, k, v, a, b,
+                                 /*save_for_backward=*/false));
+}
+
 at::Tensor wkv7_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  return std::get<0>(run_forward("rwkv7::wkv7 (CUDA)", r, w, k, v, a, b, /*save_for_backward=*/false));
+  return std::get<0>(run_forward("rwkv7::wkv7 (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                                 /*save_for_backward=*/false));
 }
 
 }  // namespace
@@ -109,6 +140,9 @@ TORCH_LIBRARY_IMPL(rwkv7, CUDA, m) {
   m.impl("wkv7", &wkv7_cuda);
   m.impl("wkv7_forward", &wkv7_forward_cuda);
   m.impl("wkv7_backward", &wkv7_backward_cuda);
+  m.impl("wkv7_raw_decay", &wkv7_raw_decay_cuda);
+  m.impl("wkv7_raw_decay_forward", &wkv7_raw_decay_forward_cuda);
+  m.impl("wkv7_raw_decay_backward", &wkv7_raw_decay_backward_cuda);
 }
 
 }  // namespace rwkv7_ops

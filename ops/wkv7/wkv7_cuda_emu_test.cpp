@@ -38,10 +38,12 @@ struct KernelRun {
 
 // The op's CUDA wrapper does exactly this on a GPU: contiguous inputs of one dtype, the
 // forward saves its state, the backward takes dy and the saved state.
+// kN: the head size; kRaw: the case's "w" is the raw decay input x (wkv7_raw_decay's kernels).
+template <int kN = rwkv7_cuda::kHeadSize, bool kRaw = false>
 KernelRun run_kernels(const Case& c, at::ScalarType dtype) {
   const at::Tensor& r0 = c.at("r");
   const int B = int(r0.size(0)), T = int(r0.size(1)), H = int(r0.size(2)), N = int(r0.size(3));
-  EXPECT_EQ(N, rwkv7_cuda::kHeadSize);
+  EXPECT_EQ(N, kN);
   std::vector<at::Tensor> in;
   for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).contiguous());
   const at::Tensor dy = c.at("dy").to(dtype).contiguous();
@@ -52,12 +54,12 @@ KernelRun run_kernels(const Case& c, at::ScalarType dtype) {
   for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
   auto launch = [&](auto element) {
     using T_ = decltype(element);
-    EXPECT_EQ(rwkv7_cuda::launch_forward<T_>(B, T, H, in[0].data_ptr(), in[1].data_ptr(),
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, kRaw>)(B, T, H, in[0].data_ptr(), in[1].data_ptr(),
                                              in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
                                              in[5].data_ptr(), y.data_ptr(), s.data_ptr<float>(),
                                              sa.data_ptr<float>(), nullptr),
               cudaSuccess);
-    EXPECT_EQ(rwkv7_cuda::launch_backward<T_>(
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, kRaw>)(
                   B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
                   in[4].data_ptr(), in[5].data_ptr(), dy.data_ptr(), s.data_ptr<float>(),
                   sa.data_ptr<float>(), g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(),
@@ -73,12 +75,14 @@ KernelRun run_kernels(const Case& c, at::ScalarType dtype) {
   return out;
 }
 
-// The CPU op (autograd through rwkv7::wkv7) on the same inputs, in float64: the reference.
-KernelRun run_cpu_reference(const Case& c, at::ScalarType input_dtype) {
+// The CPU op (autograd through rwkv7::wkv7) on the same inputs, in float64: the reference. With
+// `raw`, "w" is x and the reference is the composite w = -softplus(-x) - 0.5, then wkv7.
+KernelRun run_cpu_reference(const Case& c, at::ScalarType input_dtype, bool raw = false) {
   std::vector<at::Tensor> in;  // inputs rounded as the kernel sees them, then computed in fp64
   for (const char* n : kInputs)
     in.push_back(c.at(n).to(input_dtype).to(at::kDouble).detach().requires_grad_(true));
-  at::Tensor y = wkv7(in[0], in[1], in[2], in[3], in[4], in[5]);
+  const at::Tensor w = raw ? -at::softplus(-in[1]) - 0.5 : in[1];
+  at::Tensor y = wkv7(in[0], w, in[2], in[3], in[4], in[5]);
   (y * c.at("dy").to(input_dtype).to(at::kDouble)).sum().backward();
   KernelRun out{y.detach(), {}};
   for (auto& t : in) out.grads.push_back(t.grad());
@@ -106,15 +110,15 @@ KernelRun golden_of(const Case& c) {
 
 // Inputs shaped as the model makes them: w <= -0.5 (the soft clamp), a = -kk with kk unit per
 // head, b = kk * sigmoid(.); r, k, v, dy standard normal.
-Case model_like_case(int B, int T, int H, uint64_t seed) {
+// With `raw`, "w" holds the raw decay input x instead (unclamped, standard normal).
+Case model_like_case(int B, int T, int H, uint64_t seed, int N = rwkv7_cuda::kHeadSize, bool raw = false) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const int N = rwkv7_cuda::kHeadSize;
   auto randn = [&] { return at::randn({B, T, H, N}, gen, at::kDouble); };
   Case c;
   c["r"] = randn();
   c["k"] = randn();
   c["v"] = randn();
-  c["w"] = -at::softplus(-randn()) - 0.5;
+  c["w"] = raw ? randn() : -at::softplus(-randn()) - 0.5;
   at::Tensor kk = randn();
   kk = kk / kk.norm(2, -1, true);
   c["a"] = -kk;
@@ -178,6 +182,32 @@ TEST(CudaEmu, Wkv7MatchesCpuOpBFloat16) {
         worst_error(run_kernels(c, at::kBFloat16), run_cpu_reference(c, at::kBFloat16), &where);
     std::printf("  bf16 B%d T%d H%d: worst %.2e (%s)\n", s.B, s.T, s.H, err, where.c_str());
     EXPECT_LE(err, 1e-2) << "B" << s.B << " T" << s.T << " H" << s.H << ": " << where;
+  }
+}
+
+// ---- head size 128, and the raw decay input (fused_ops: 1) ----
+
+TEST(CudaEmu, Wkv7HeadSize128MatchesCpuOp) {
+  const Case c = model_like_case(2, 32, 2, 21, 128);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    std::string where;
+    const double err = worst_error(run_kernels<128>(c, dtype), run_cpu_reference(c, dtype), &where);
+    std::printf("  N128 %s: worst %.2e (%s)\n", c10::toString(dtype), err, where.c_str());
+    EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << where;  // the N = 64 bounds
+  }
+}
+
+// The kernel computes the soft clamp in float from x; the reference differentiates the composite.
+TEST(CudaEmu, Wkv7RawDecayMatchesTheComposite) {
+  for (const int N : {64, 128}) {
+    const Case c = model_like_case(2, 32, 2, 31 + N, N, /*raw=*/true);
+    for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+      std::string where;
+      const KernelRun got = N == 64 ? run_kernels<64, true>(c, dtype) : run_kernels<128, true>(c, dtype);
+      const double err = worst_error(got, run_cpu_reference(c, dtype, /*raw=*/true), &where);
+      std::printf("  raw decay N%d %s: worst %.2e (%s)\n", N, c10::toString(dtype), err, where.c_str());
+      EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << "N" << N << " " << where;
+    }
   }
 }
 

@@ -8,18 +8,24 @@
 
 namespace rwkv7_cuda {
 
-// Inputs r, w, k, v, a, b and y are contiguous [B, T, H, N] of `dtype`. T % kChunk == 0.
+// Which decay input the kernels take: w (d = exp(-exp(w))) or the raw x before the soft clamp
+// (w = -softplus(-x) - 0.5, computed inside in float).
+enum class DecayInput { kLogLog, kRaw };
+
+// Inputs r, w, k, v, a, b and y are contiguous [B, T, H, N] of `dtype`; N is 64 or 128;
+// T % kChunk == 0.
 // s:  float [B, H, T / kChunk, N, N], the state after each chunk (stored transposed)
 // sa: float [B, T, H, N], S_{t-1} a_t
 // s and sa may both be null (inference): then nothing is saved.
-cudaError_t wkv7_forward(DType dtype, int B, int T, int H, const void* r, const void* w,
-                         const void* k, const void* v, const void* a, const void* b, void* y,
-                         float* s, float* sa, cudaStream_t stream);
+cudaError_t wkv7_forward(DType dtype, DecayInput decay, int B, int T, int H, int N, const void* r, const void* w,
+                         const void* k, const void* v, const void* a, const void* b, void* y, float* s, float* sa,
+                         cudaStream_t stream);
 
-// dy in, six gradients out, all [B, T, H, N] of `dtype`; s and sa from wkv7_forward.
-cudaError_t wkv7_backward(DType dtype, int B, int T, int H, const void* r, const void* w,
-                          const void* k, const void* v, const void* a, const void* b,
-                          const void* dy, const float* s, const float* sa, void* dr, void* dw,
-                          void* dk, void* dv, void* da, void* db, cudaStream_t stream);
+// dy in, six gradients out (dw: of whichever decay input), all [B, T, H, N] of `dtype`; s and
+// sa from wkv7_forward.
+cudaError_t wkv7_backward(DType dtype, DecayInput decay, int B, int T, int H, int N, const void* r, const void* w,
+                          const void* k, const void* v, const void* a, const void* b, const void* dy, const float* s,
+                          const float* sa, void* dr, void* dw, void* dk, void* dv, void* da, void* db,
+                          cudaStream_t stream);
 
 }  // namespace rwkv7_cuda

@@ -4,7 +4,7 @@
 
 namespace rwkv7_cuda {
 
-constexpr int kHeadSize = 64;  // N: one thread per channel of a head
+constexpr int kHeadSize = 64;  // N by default: one thread per channel of a head (64 or 128)
 constexpr int kChunk = 16;     // the forward saves the state every kChunk steps; T % kChunk == 0
 
 }  // namespace rwkv7_cuda

@@ -7,6 +7,11 @@
 // (tests/cuda_emu/cuda_emu.h, used by wkv7_cuda_emu_test.cpp), and LAUNCH_KERNEL with it. Every
 // name is in an anonymous namespace, so each includer gets its own copy.
 //
+// Two variants by template flag: the decay from w (d = exp(-exp(w)), the op's input since the
+// seed) or from the raw decay input x (fused_ops: 1), w = -softplus(-x) - 0.5 computed here in
+// float: d = exp(-e^-0.5 sigmoid(x)), and in the backward dL/dx = dL/dd * d * (-e^-0.5 s (1 - s)).
+// N (the head size, one thread per channel) is 64 or 128.
+//
 // Forward: thread i owns row i of S (value channel i):
 //   sa_i = sum_j S[i][j] a_j ;  S[i][j] = S[i][j] d_j + sa_i b_j + v_i k_j ;  y_i = sum_j S[i][j] r_j
 // and every kChunk steps writes S out (transposed) for the backward pass. With s_ and sa_ null
@@ -26,13 +31,28 @@
 namespace rwkv7_cuda {
 namespace {
 
-template <typename T>
+constexpr float kExpMinusHalf = 0.60653065971263342f;  // e^-0.5
+
+// The decay d = exp(log_d) of one input, and d log_d / d input (for the backward).
+template <bool kRawDecay>
+__device__ inline void decay_of(float input, float* d, float* dlog_d) {
+  if (kRawDecay) {
+    const float s = 1.f / (1.f + __expf(-input));
+    *d = __expf(-kExpMinusHalf * s);
+    *dlog_d = -kExpMinusHalf * s * (1.f - s);
+  } else {
+    const float neg_exp_w = -__expf(input);
+    *d = __expf(neg_exp_w);
+    *dlog_d = neg_exp_w;
+  }
+}
+
+template <typename T, int N, bool kRawDecay>
 __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const T* __restrict__ w_,
                                const T* __restrict__ k_, const T* __restrict__ v_,
                                const T* __restrict__ a_, const T* __restrict__ b_,
                                T* __restrict__ y_, float* __restrict__ s_,
                                float* __restrict__ sa_) {
-  constexpr int N = kHeadSize;
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float state[N];
 #pragma unroll
@@ -43,7 +63,8 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
     const long idx = ((long(bi) * Tlen + t) * H + h) * N + i;
     __syncthreads();
     r[i] = load(r_ + idx);
-    decay[i] = __expf(-__expf(load(w_ + idx)));
+    float unused;
+    decay_of<kRawDecay>(load(w_ + idx), &decay[i], &unused);
     k[i] = load(k_ + idx);
     a[i] = load(a_ + idx);
     b[i] = load(b_ + idx);
@@ -71,7 +92,7 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
   }
 }
 
-template <typename T>
+template <typename T, int N, bool kRawDecay>
 __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const T* __restrict__ w_, const T* __restrict__ k_,
                                 const T* __restrict__ v_, const T* __restrict__ a_,
@@ -79,7 +100,6 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const float* __restrict__ s_, const float* __restrict__ sa_,
                                 T* __restrict__ dr_, T* __restrict__ dw_, T* __restrict__ dk_,
                                 T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_) {
-  constexpr int N = kHeadSize;
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float S_col[N], G_row[N], G_col[N];  // S[j][i], G[i][j], G[j][i]
 #pragma unroll
@@ -90,8 +110,9 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
     const long idx = ((long(bi) * Tlen + t) * H + h) * N + i;
     __syncthreads();
     const float ri = r[i] = load(r_ + idx);
-    const float neg_exp_w = -__expf(load(w_ + idx));
-    const float di = decay[i] = __expf(neg_exp_w);
+    float di, dlog_d;
+    decay_of<kRawDecay>(load(w_ + idx), &di, &dlog_d);
+    decay[i] = di;
     const float ki = k[i] = load(k_ + idx);
     const float ai = a[i] = load(a_ + idx);
     const float bi_ = b[i] = load(b_ + idx);
@@ -128,7 +149,7 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       dv += G_row[j] * k[j];
       dsa += G_row[j] * b[j];
     }
-    store(dw_ + idx, dd * di * neg_exp_w);
+    store(dw_ + idx, dd * di * dlog_d);
     store(dk_ + idx, dk);
     store(dv_ + idx, dv);
     store(db_ + idx, db);
@@ -150,24 +171,24 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
   }
 }
 
-template <typename T>
+template <typename T, int N = kHeadSize, bool kRawDecay = false>
 cudaError_t launch_forward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
                            const void* v, const void* a, const void* b, void* y, float* s,
                            float* sa, cudaStream_t stream) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
-  return LAUNCH_KERNEL(forward_kernel<T>, dim3(H, B), dim3(kHeadSize), stream,
+  return LAUNCH_KERNEL((forward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
       static_cast<T*>(y), s, sa);
 }
 
-template <typename T>
+template <typename T, int N = kHeadSize, bool kRawDecay = false>
 cudaError_t launch_backward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
                             const void* v, const void* a, const void* b, const void* dy,
                             const float* s, const float* sa, void* dr, void* dw, void* dk,
                             void* dv, void* da, void* db, cudaStream_t stream) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
-  return LAUNCH_KERNEL(backward_kernel<T>, dim3(H, B), dim3(kHeadSize), stream,
+  return LAUNCH_KERNEL((backward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
       static_cast<const T*>(dy), s, sa, static_cast<T*>(dr), static_cast<T*>(dw),

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "rwkv7/model/fused_ops.h"
 #include "rwkv7/model/token_shift.h"
 
 namespace rwkv7 {
@@ -14,6 +15,10 @@ ChannelMixImpl::ChannelMixImpl(const ModelShape& s, int64_t layer, const at::Ten
 }
 
 at::Tensor ChannelMixImpl::forward(const at::Tensor& x, LayerState* state) {
+  if (fused_ops && state == nullptr) {  // the same through the fused ops; the matmuls stay ATen's
+    const int64_t C = x.size(2);
+    return value(fused::relu_square(key(fused::token_shift_mix(x, x_k.view({1, C}))[0])));
+  }
   const at::Tensor xx = token_shift(x, state ? &state->ffn_x_prev : nullptr) - x;
   const at::Tensor k = at::relu(key(x + xx * x_k)).square();
   return value(k);

@@ -66,7 +66,9 @@ RWKVImpl::RWKVImpl(const ModelShape& s, const at::TensorOptions& o) : shape(s) {
   head = register_module("head", Linear(s.n_embd, s.vocab_size, o));
 }
 
-at::Tensor RWKVImpl::forward(const at::Tensor& idx) {
+at::Tensor RWKVImpl::forward(const at::Tensor& idx) { return head(hidden(idx)); }
+
+at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   TORCH_CHECK(idx.dim() == 2, "RWKV.forward: idx must be [B, T], got rank ", idx.dim());
   at::Tensor x = emb(idx);
   at::Tensor v_first = at::empty_like(x);
@@ -80,7 +82,14 @@ at::Tensor RWKVImpl::forward(const at::Tensor& idx) {
       std::tie(x, v_first) = block(x, v_first);
     }
   }
-  return head(ln_out(x));
+  return ln_out(x);
+}
+
+void RWKVImpl::use_fused_ops(bool on) {
+  for (auto& block : block_list) {
+    block->att->fused_ops = on;
+    block->ffn->fused_ops = on;
+  }
 }
 
 StateDict RWKVImpl::state_dict() const {

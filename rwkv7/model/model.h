@@ -22,6 +22,8 @@ class RWKVImpl : public torch::nn::Module {
   // idx: [B, T] token ids (int64) -> logits [B, T, V]. With gradient checkpointing each
   // block's activations are recomputed in the backward pass instead of being kept.
   at::Tensor forward(const at::Tensor& idx);
+  // Everything before the head: ln_out of the last block's output, [B, T, C] (head_chunk's input).
+  at::Tensor hidden(const at::Tensor& idx);
 
   // Name -> parameter, in the seed's order.
   StateDict state_dict() const;
@@ -31,6 +33,9 @@ class RWKVImpl : public torch::nn::Module {
 
   ModelShape shape;
   bool gradient_checkpointing = false;
+  // fused_ops: 1: every block's time and channel mix through the fused ops (training only; a
+  // state, as in inference, always takes the composite path).
+  void use_fused_ops(bool on);
   Embedding emb{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   std::vector<Block> block_list;  // the same blocks, typed

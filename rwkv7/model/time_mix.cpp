@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "rwkv7/model/fused_ops.h"
 #include "rwkv7/model/token_shift.h"
 #include "rwkv7/model/wkv7.h"
 
@@ -41,6 +42,7 @@ TimeMixImpl::TimeMixImpl(const ModelShape& s, int64_t layer, const at::TensorOpt
 std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
                                                        const at::Tensor& v_first_in,
                                                        LayerState* state) {
+  if (fused_ops && state == nullptr) return forward_fused(x, v_first_in);
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
   const at::Tensor xx = token_shift(x, state ? &state->att_x_prev : nullptr) - x;
   const at::Tensor xr = x + xx * x_r, xw = x + xx * x_w, xk = x + xx * x_k;
@@ -75,6 +77,31 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
   const at::Tensor rk = (heads(r) * heads(k) * r_k).sum(-1, true);
   y = y + (rk * heads(v)).view({B, T, C});
   return {output(y * g), v_first};
+}
+
+// The same computation through the fused ops (fused_ops: 1): the matmuls stay ATen's (cuBLAS);
+// each stretch of elementwise work between them is one op.
+std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward_fused(const at::Tensor& x, const at::Tensor& v_first_in) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
+  const at::Tensor lerps = fused::token_shift_mix(x, at::cat({x_r, x_w, x_k, x_v, x_a, x_g}).view({6, C}));
+  const at::Tensor xr = lerps[0], xw = lerps[1], xk = lerps[2], xv = lerps[3], xa = lerps[4], xg = lerps[5];
+
+  const at::Tensor r = receptance(xr);
+  const at::Tensor w_raw = w0 + at::matmul(at::tanh(at::matmul(xw, w1)), w2);  // soft clamp in the scan
+  at::Tensor v = value(xv);
+  at::Tensor v_first = v_first_in;
+  if (layer_id == 0)
+    v_first = v;
+  else
+    v = fused::vres_gate(v, v_first, at::matmul(at::matmul(xv, v1), v2), v0.view({C}));
+  const at::Tensor g = at::matmul(at::sigmoid(at::matmul(xg, g1)), g2);
+  auto [k, neg_kk, kk_a] =
+      fused::kk_pre(key(xk), at::matmul(at::matmul(xa, a1), a2), a0.view({C}), k_k.view({C}), k_a.view({C}), H);
+
+  auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
+  const at::Tensor y = fused::wkv7_raw_decay(heads(r), heads(w_raw), heads(k), heads(v), heads(neg_kk), heads(kk_a));
+  return {output(fused::lnx_rkvres_xg(y.view({B, T, C}), r, k, v, r_k, g, ln_x->weight, ln_x->bias, H, ln_x->eps)),
+          v_first};
 }
 
 }  // namespace rwkv7

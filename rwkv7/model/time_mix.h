@@ -20,7 +20,11 @@ class TimeMixImpl : public torch::nn::Module {
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
                                             LayerState* state = nullptr);
 
+  // The fused ops (ops/schema.cpp) instead of the composite code, in training (no state).
+  std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x, const at::Tensor& v_first);
+
   int64_t layer_id, n_head, head_size;
+  bool fused_ops = false;
   bool has_value_residual;  // v0/v1/v2 exist (layer 0 of inference checkpoints may lack them)
   // token-shift mix coefficients, [1, 1, C]
   at::Tensor x_r, x_w, x_k, x_v, x_a, x_g;

@@ -117,6 +117,9 @@ const std::vector<Key>& keys() {
       key("val_data_file", &TrainConfig::val_data_file, "binidx prefix of held-out data (empty: no validation)"),
       key("val_every", &TrainConfig::val_every, "validate every this many steps (0: at each mini-epoch end)"),
       key("val_samples", &TrainConfig::val_samples, "size of the fixed held-out set, in ctx_len windows"),
+      key("fused_ops", &TrainConfig::fused_ops, "1: the step's elementwise work through the fused ops (ops/schema.cpp); 0: the composite ATen code"),
+      key("head_chunk", &TrainConfig::head_chunk, "> 0: head, cross-entropy and L2Wrap in chunks of this many rows, never the full logits (less memory); 0: off"),
+      key("peak_tflops", &TrainConfig::peak_tflops, "peak TFLOP/s of one device for the MFU figure; 0: the default for known GPUs (H100, H200, A100, RTX 4090, bf16 dense)"),
   };
   return k;
 }
@@ -167,6 +170,9 @@ void TrainConfig::validate() const {
   need(random_seed >= -1, "random_seed", "must be >= -1");
   need(precision == "fp32" || precision == "bf16", "precision", "must be fp32 or bf16, got '" + precision + "'");
   need(grad_cp == 0 || grad_cp == 1, "grad_cp", "must be 0 or 1");
+  need(fused_ops == 0 || fused_ops == 1, "fused_ops", "must be 0 or 1");
+  need(head_chunk >= 0, "head_chunk", "must be >= 0 (0: off)");
+  need(peak_tflops >= 0, "peak_tflops", "must be >= 0 (0: the known GPUs' defaults)");
   need(device == "cpu" || device == "cuda" || device == "auto", "device", "must be cpu, cuda or auto");
   need(epoch_samples > 0, "epoch_samples", "must be > 0");
   need(devices >= 1, "devices", "must be >= 1");

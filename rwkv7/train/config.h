@@ -62,6 +62,9 @@ struct TrainConfig {
   std::string val_data_file;        // binidx prefix of held-out data; "" = no validation
   int64_t val_every = 0;            // validate every this many steps (0: at each mini-epoch end)
   int64_t val_samples = 64;         // the fixed held-out set: this many ctx_len windows
+  int64_t fused_ops = 0;            // 1: the fused ops of the training step (ops/schema.cpp)
+  int64_t head_chunk = 0;           // > 0: head + loss in chunks of this many rows, no full logits
+  double peak_tflops = 0;           // the device's peak bf16/fp32 TFLOP/s for MFU; 0: known GPUs' defaults
 
   int64_t real_bsz() const { return micro_bsz * devices; }
   int64_t epoch_steps() const { return epoch_samples / real_bsz(); }

@@ -290,6 +290,7 @@ RunPosition Run::checked_position(const StateDict& state) const {
 void Run::build_model() {
   model->to(device, compute_dtype(cfg));
   model->gradient_checkpointing = cfg.grad_cp == 1;
+  model->use_fused_ops(cfg.fused_ops == 1);
   model->train();
   if (!comm) return;
   for (auto& p : model->parameters()) comm->broadcast(p, 0);
@@ -332,7 +333,10 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
   optimizer->set_lr(lr);
   const double t0 = timed ? synced_seconds(device) : now_seconds();
   // forward, loss
-  const at::Tensor loss = cross_entropy_l2wrap(model->forward(batch.x.to(device)), batch.y.to(device));
+  const at::Tensor x = batch.x.to(device), y = batch.y.to(device);
+  const at::Tensor loss = cfg.head_chunk > 0
+                              ? chunked_head_loss(model->hidden(x), model->head->weight, y, cfg.head_chunk)
+                              : cross_entropy_l2wrap(model->forward(x), y, cfg.fused_ops == 1);
   const double t1 = timed ? synced_seconds(device) : t0;
   // backward
   loss.backward();

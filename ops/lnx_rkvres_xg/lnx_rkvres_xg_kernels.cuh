@@ -1,0 +1,145 @@
+// lnx_rkvres_xg's CUDA kernels and launchers (math in lnx_rkvres_xg_cpu.cpp, the reference they
+// are tested against). Block (h, p) is head h of rows [p*R, p*R + R) of the B*T rows, one thread
+// per channel of the head (blockDim = N, a power of two); the per-head mean, variance and bonus
+// sum are block_sums. The backward also sums the three per-channel gradients (dr_k, dln_w, dln_b)
+// over its rows, in registers, and writes them as partials that a second pass adds in a fixed
+// order (deterministic, no atomics).
+//
+// Device code only: the includer provides the CUDA environment and LAUNCH_KERNEL.
+#pragma once
+
+#include "../cuda_common.cuh"
+
+namespace rwkv7_cuda {
+namespace {
+
+constexpr int kLnxRowsPerBlock = 32;
+
+// What both passes recompute for one row of one head, from this thread's channel.
+struct LnxRow {
+  float yhat;  // (y - mu) * rstd
+  float rstd;  // 1 / sqrt(var + eps), the same for every channel of the head
+  float rk;    // sum_n r * k * r_k, the same for every channel of the head
+};
+
+__device__ inline LnxRow lnx_row(float y, float r, float k, float r_k, float eps, float* buf) {
+  const float inv_n = 1.f / float(blockDim.x);
+  const float centred = y - block_sum(y, buf) * inv_n;
+  const float rstd = 1.f / sqrtf(block_sum(centred * centred, buf) * inv_n + eps);  // biased variance
+  return {centred * rstd, rstd, block_sum(r * k * r_k, buf)};
+}
+
+template <typename T>
+__global__ void lnx_rkvres_xg_forward_kernel(long rows, int C, float eps, const T* __restrict__ y_,
+                                             const T* __restrict__ r_, const T* __restrict__ k_,
+                                             const T* __restrict__ v_, const T* __restrict__ r_k_,
+                                             const T* __restrict__ g_, const T* __restrict__ ln_w_,
+                                             const T* __restrict__ ln_b_, T* __restrict__ out_) {
+  __shared__ float buf[1024];
+  const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;  // r_k [H, N] is indexed by c as well
+  const float rkc = load(r_k_ + c), w = load(ln_w_ + c), b = load(ln_b_ + c);
+  const long row_begin = long(blockIdx.y) * kLnxRowsPerBlock;
+  const long row_end = row_begin + kLnxRowsPerBlock < rows ? row_begin + kLnxRowsPerBlock : rows;
+  for (long row = row_begin; row < row_end; ++row) {
+    const long e = row * C + c;
+    const LnxRow n = lnx_row(load(y_ + e), load(r_ + e), load(k_ + e), rkc, eps, buf);
+    store(out_ + e, (n.yhat * w + b + n.rk * load(v_ + e)) * load(g_ + e));
+  }
+}
+
+// partial: float [row blocks][3][C]: dr_k, dln_w, dln_b of this block's rows
+template <typename T>
+__global__ void lnx_rkvres_xg_backward_kernel(long rows, int C, float eps, const T* __restrict__ y_,
+                                              const T* __restrict__ r_, const T* __restrict__ k_,
+                                              const T* __restrict__ v_, const T* __restrict__ r_k_,
+                                              const T* __restrict__ g_, const T* __restrict__ ln_w_,
+                                              const T* __restrict__ ln_b_, const T* __restrict__ dout_,
+                                              T* __restrict__ dy_, T* __restrict__ dr_, T* __restrict__ dk_,
+                                              T* __restrict__ dv_, T* __restrict__ dg_, float* __restrict__ partial) {
+  __shared__ float buf[1024];
+  const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;
+  const float rkc = load(r_k_ + c), w = load(ln_w_ + c), b = load(ln_b_ + c);
+  const float inv_n = 1.f / float(blockDim.x);
+  float sum_drk = 0.f, sum_dw = 0.f, sum_db = 0.f;
+  const long row_begin = long(blockIdx.y) * kLnxRowsPerBlock;
+  const long row_end = row_begin + kLnxRowsPerBlock < rows ? row_begin + kLnxRowsPerBlock : rows;
+  for (long row = row_begin; row < row_end; ++row) {
+    const long e = row * C + c;
+    const float r = load(r_ + e), k = load(k_ + e), v = load(v_ + e), dout = load(dout_ + e);
+    const LnxRow n = lnx_row(load(y_ + e), r, k, rkc, eps, buf);
+    const float dz = dout * load(g_ + e);
+    const float dyhat = dz * w;
+    const float mean_dyhat = block_sum(dyhat, buf) * inv_n;
+    const float mean_dyhat_yhat = block_sum(dyhat * n.yhat, buf) * inv_n;
+    const float drk = block_sum(dz * v, buf);
+    store(dy_ + e, n.rstd * (dyhat - mean_dyhat - n.yhat * mean_dyhat_yhat));
+    store(dr_ + e, drk * k * rkc);
+    store(dk_ + e, drk * r * rkc);
+    store(dv_ + e, dz * n.rk);
+    store(dg_ + e, dout * (n.yhat * w + b + n.rk * v));
+    sum_drk += drk * r * k;
+    sum_dw += dz * n.yhat;
+    sum_db += dz;
+  }
+  float* p = partial + long(blockIdx.y) * 3 * C;
+  p[c] = sum_drk;
+  p[C + c] = sum_dw;
+  p[2 * C + c] = sum_db;
+}
+
+// One thread per (q, c): the sum over row blocks of partial[.][q][c], stored to out_q[c].
+template <typename T>
+__global__ void lnx_rkvres_xg_param_sum_kernel(int partials, int C, const float* __restrict__ partial,
+                                               T* __restrict__ dr_k, T* __restrict__ dln_w, T* __restrict__ dln_b) {
+  const int e = int(blockIdx.x) * blockDim.x + threadIdx.x;  // q * C + c
+  if (e >= 3 * C) return;
+  float acc = 0.f;
+  for (int p = 0; p < partials; ++p) acc += partial[long(p) * 3 * C + e];
+  T* out = e < C ? dr_k : e < 2 * C ? dln_w : dln_b;
+  store(out + e % C, acc);
+}
+
+inline int lnx_rkvres_xg_row_blocks(long rows) { return int((rows + kLnxRowsPerBlock - 1) / kLnxRowsPerBlock); }
+
+// N = C / H threads per block: a power of two up to 1024; row blocks within gridDim.y's 65535.
+inline bool lnx_rkvres_xg_shape_ok(long rows, int C, int H) {
+  const int N = H > 0 ? C / H : 0;
+  return rows > 0 && H > 0 && N * H == C && N >= 1 && N <= 1024 && (N & (N - 1)) == 0 &&
+         (rows + kLnxRowsPerBlock - 1) / kLnxRowsPerBlock <= 65535;
+}
+
+template <typename T>
+cudaError_t launch_lnx_rkvres_xg_forward(long rows, int C, int H, float eps, const void* y, const void* r,
+                                         const void* k, const void* v, const void* r_k, const void* g,
+                                         const void* ln_w, const void* ln_b, void* out, cudaStream_t stream) {
+  if (!lnx_rkvres_xg_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  return LAUNCH_KERNEL(lnx_rkvres_xg_forward_kernel<T>, dim3(unsigned(H), unsigned(lnx_rkvres_xg_row_blocks(rows))),
+                       dim3(unsigned(C / H)), stream, rows, C, eps, static_cast<const T*>(y),
+                       static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
+                       static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w),
+                       static_cast<const T*>(ln_b), static_cast<T*>(out));
+}
+
+// `partial`: float [lnx_rkvres_xg_row_blocks(rows) * 3 * C] of scratch.
+template <typename T>
+cudaError_t launch_lnx_rkvres_xg_backward(long rows, int C, int H, float eps, const void* y, const void* r,
+                                          const void* k, const void* v, const void* r_k, const void* g,
+                                          const void* ln_w, const void* ln_b, const void* dout, void* dy, void* dr,
+                                          void* dk, void* dv, void* dr_k, void* dg, void* dln_w, void* dln_b,
+                                          float* partial, cudaStream_t stream) {
+  if (!lnx_rkvres_xg_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const int blocks = lnx_rkvres_xg_row_blocks(rows);
+  const cudaError_t err = LAUNCH_KERNEL(
+      lnx_rkvres_xg_backward_kernel<T>, dim3(unsigned(H), unsigned(blocks)), dim3(unsigned(C / H)), stream, rows, C,
+      eps, static_cast<const T*>(y), static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
+      static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w), static_cast<const T*>(ln_b),
+      static_cast<const T*>(dout), static_cast<T*>(dy), static_cast<T*>(dr), static_cast<T*>(dk),
+      static_cast<T*>(dv), static_cast<T*>(dg), partial);
+  if (err != cudaSuccess) return err;
+  return LAUNCH_KERNEL(lnx_rkvres_xg_param_sum_kernel<T>, dim3(blocks_for(3L * C)), dim3(kThreadsPerBlock), stream,
+                       blocks, C, static_cast<const float*>(partial), static_cast<T*>(dr_k),
+                       static_cast<T*>(dln_w), static_cast<T*>(dln_b));
+}
+
+}  // namespace
+}  // namespace rwkv7_cuda

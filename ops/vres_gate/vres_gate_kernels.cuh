@@ -1,0 +1,98 @@
+// vres_gate's CUDA kernels and launchers (math in vres_gate_cpu.cpp, the reference they are
+// tested against). Elementwise, one thread per element; dv0 is summed over rows in two passes
+// (per-block partials in float, then their sum in a fixed order: deterministic, no atomics).
+//
+// Device code only: the includer provides the CUDA environment and LAUNCH_KERNEL.
+#pragma once
+
+#include "../cuda_common.cuh"
+
+namespace rwkv7_cuda {
+namespace {
+
+constexpr int kVresRowsPerPartial = 64;
+
+__device__ inline float vres_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
+
+template <typename T>
+__global__ void vres_gate_forward_kernel(long n, int C, const T* __restrict__ v, const T* __restrict__ v_first,
+                                         const T* __restrict__ v_in, const T* __restrict__ v0, T* __restrict__ out) {
+  const long e = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n) return;
+  const float s = vres_sigmoid(load(v0 + e % C) + load(v_in + e)), ve = load(v + e);
+  store(out + e, ve + (load(v_first + e) - ve) * s);
+}
+
+template <typename T>
+__global__ void vres_gate_backward_kernel(long n, int C, const T* __restrict__ v, const T* __restrict__ v_first,
+                                          const T* __restrict__ v_in, const T* __restrict__ v0,
+                                          const T* __restrict__ dout, T* __restrict__ dv, T* __restrict__ dv_first,
+                                          T* __restrict__ dv_in) {
+  const long e = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n) return;
+  const float s = vres_sigmoid(load(v0 + e % C) + load(v_in + e)), d = load(dout + e);
+  store(dv + e, d * (1.f - s));
+  store(dv_first + e, d * s);
+  store(dv_in + e, d * (load(v_first + e) - load(v + e)) * s * (1.f - s));
+}
+
+// Block (cx, p): channels cx*256 + threadIdx.x, rows [p*64, p*64 + 64): partial[p][c] = sum dv_in.
+template <typename T>
+__global__ void vres_gate_dv0_partial_kernel(long rows, int C, const T* __restrict__ v, const T* __restrict__ v_first,
+                                             const T* __restrict__ v_in, const T* __restrict__ v0,
+                                             const T* __restrict__ dout, float* __restrict__ partial) {
+  const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float bias = load(v0 + c);
+  float acc = 0.f;
+  const long end = (long(blockIdx.y) + 1) * kVresRowsPerPartial < rows ? (long(blockIdx.y) + 1) * kVresRowsPerPartial : rows;
+  for (long row = long(blockIdx.y) * kVresRowsPerPartial; row < end; ++row) {
+    const long e = row * C + c;
+    const float s = vres_sigmoid(bias + load(v_in + e));
+    acc += load(dout + e) * (load(v_first + e) - load(v + e)) * s * (1.f - s);
+  }
+  partial[long(blockIdx.y) * C + c] = acc;
+}
+
+template <typename T>
+__global__ void vres_gate_dv0_sum_kernel(int partials, int C, const float* __restrict__ partial, T* __restrict__ dv0) {
+  const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float acc = 0.f;
+  for (int p = 0; p < partials; ++p) acc += partial[long(p) * C + c];
+  store(dv0 + c, acc);
+}
+
+inline int vres_gate_partials(long rows) { return int((rows + kVresRowsPerPartial - 1) / kVresRowsPerPartial); }
+
+template <typename T>
+cudaError_t launch_vres_gate_forward(long rows, int C, const void* v, const void* v_first, const void* v_in,
+                                     const void* v0, void* out, cudaStream_t stream) {
+  if (rows < 1 || C < 1) return cudaErrorInvalidValue;
+  return LAUNCH_KERNEL(vres_gate_forward_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock), stream,
+                       rows * C, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
+                       static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<T*>(out));
+}
+
+// `partial`: float [vres_gate_partials(rows) * C] of scratch.
+template <typename T>
+cudaError_t launch_vres_gate_backward(long rows, int C, const void* v, const void* v_first, const void* v_in,
+                                      const void* v0, const void* dout, void* dv, void* dv_first, void* dv_in,
+                                      void* dv0, float* partial, cudaStream_t stream) {
+  if (rows < 1 || C < 1 || vres_gate_partials(rows) > 65535) return cudaErrorInvalidValue;
+  const int partials = vres_gate_partials(rows);
+  cudaError_t err = LAUNCH_KERNEL(vres_gate_backward_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock),
+                                  stream, rows * C, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
+                                  static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<const T*>(dout),
+                                  static_cast<T*>(dv), static_cast<T*>(dv_first), static_cast<T*>(dv_in));
+  if (err != cudaSuccess) return err;
+  err = LAUNCH_KERNEL(vres_gate_dv0_partial_kernel<T>, dim3(blocks_for(C), unsigned(partials)), dim3(kThreadsPerBlock),
+                      stream, rows, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
+                      static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<const T*>(dout), partial);
+  if (err != cudaSuccess) return err;
+  return LAUNCH_KERNEL(vres_gate_dv0_sum_kernel<T>, dim3(blocks_for(C)), dim3(kThreadsPerBlock), stream, partials, C,
+                       static_cast<const float*>(partial), static_cast<T*>(dv0));
+}
+
+}  // namespace
+}  // namespace rwkv7_cuda
