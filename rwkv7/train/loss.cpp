@@ -44,19 +44,21 @@ class ChunkedHeadLoss : public torch::autograd::Function<ChunkedHeadLoss> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
                             const at::Tensor& targets, int64_t chunk) {
     const int64_t M = hidden.size(0);
-    at::Tensor loss_sum = at::zeros({}, hidden.options().dtype(at::kFloat));
+    // sums in float32 at least (float64 stays float64)
+    const at::ScalarType acc = hidden.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    at::Tensor loss_sum = at::zeros({}, hidden.options().dtype(acc));
     at::Tensor dhidden = at::empty_like(hidden);
-    at::Tensor dweight = at::zeros(weight.sizes(), weight.options().dtype(at::kFloat));  // summed in fp32
+    at::Tensor dweight = at::zeros(weight.sizes(), weight.options().dtype(acc));
     for (int64_t i = 0; i < M; i += chunk) {
       const int64_t j = std::min(M, i + chunk);
       const at::Tensor h = hidden.slice(0, i, j), t = targets.slice(0, i, j);
       const at::Tensor logits = at::matmul(h, weight.t());
       // the op's loss is the chunk's mean; the whole loss is the mean over M
-      loss_sum += fused::cross_entropy_l2wrap(logits, t).to(at::kFloat) * double(j - i);
+      loss_sum += fused::cross_entropy_l2wrap(logits, t).to(acc) * double(j - i);
       const at::Tensor dlogits =
           cross_entropy_l2wrap_gradient(logits, t, at::full({}, double(j - i) / double(M), loss_sum.options()));
       dhidden.slice(0, i, j).copy_(at::matmul(dlogits, weight));
-      dweight += at::matmul(dlogits.t(), h).to(at::kFloat);
+      dweight += at::matmul(dlogits.t(), h).to(acc);
     }
     ctx->save_for_backward({dhidden, dweight.to(weight.scalar_type())});
     return loss_sum / double(M);

@@ -56,28 +56,60 @@ void SeedOptimizer::set_lr(double lr) {
 
 double SeedOptimizer::clip_gradients(double max_norm,
                                      const std::function<double(double)>& global_sum_of_squares) {
-  std::vector<at::Tensor> norms;
+  std::vector<at::Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!owned_[i]) continue;
     const at::Tensor& g = params_[i].grad();
     if (g.defined() && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       masters_[i].mutable_grad() = g.to(at::kFloat);
-    if (masters_[i].grad().defined()) norms.push_back(masters_[i].grad().norm(2).to(at::kFloat));
+    if (masters_[i].grad().defined()) grads.push_back(masters_[i].grad());
   }
-  double norm = norms.empty() ? 0.0 : at::stack(norms).norm(2).item<double>();
+  // one multi-tensor norm kernel, then the one host read of the step (the norm is logged and
+  // decides whether the step is skipped)
+  double norm = grads.empty() ? 0.0 : at::stack(at::_foreach_norm(grads, 2)).norm(2).item<double>();
   if (global_sum_of_squares) norm = std::sqrt(global_sum_of_squares(norm * norm));
   const double coef = max_norm / (norm + 1e-6);
-  if (coef < 1.0 && std::isfinite(norm)) {
+  if (coef < 1.0 && std::isfinite(norm) && !grads.empty()) {
     at::NoGradGuard no_grad;
-    for (auto& m : masters_)
-      if (m.defined() && m.grad().defined()) m.grad().mul_(coef);
+    at::_foreach_mul_(grads, coef);
   }
   return norm;
 }
 
+// ATen's fused multi-tensor AdamW (CPU and CUDA kernels), one call per parameter group, on the
+// moments LibTorch's AdamW keeps (so its state, save and load stay as they were). Each parameter's
+// step count lives on its device as the float tensor the kernel reads, beside the state's int.
 void SeedOptimizer::step() {
-  adam_->step();
   at::NoGradGuard no_grad;
+  auto& state = adam_->state();
+  for (auto& group : adam_->param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& slot = state[p.unsafeGetTensorImpl()];
+      if (!slot) {
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(at::zeros_like(p));
+        fresh->exp_avg_sq(at::zeros_like(p));
+        slot = std::move(fresh);
+      }
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*slot);
+      at::Tensor& step_count = step_tensors_[p.unsafeGetTensorImpl()];
+      if (!step_count.defined()) step_count = at::full({}, double(s.step()), p.options().dtype(at::kFloat));
+      s.step(s.step() + 1);
+      params.push_back(p);
+      grads.push_back(p.grad());
+      exp_avgs.push_back(s.exp_avg());
+      exp_avg_sqs.push_back(s.exp_avg_sq());
+      steps.push_back(step_count);
+    }
+    if (params.empty()) continue;
+    at::_foreach_add_(steps, 1.0);
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, steps, o.lr(), std::get<0>(o.betas()),
+                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
   for (size_t i = 0; i < params_.size(); ++i)
     if (owned_[i] && masters_[i].unsafeGetTensorImpl() != params_[i].unsafeGetTensorImpl())
       params_[i].copy_(masters_[i]);
@@ -108,6 +140,7 @@ StateDict SeedOptimizer::state() const {
 
 void SeedOptimizer::load_state(const StateDict& state) {
   auto& st = adam_->state();
+  step_tensors_.clear();  // made again from the loaded step counts
   std::set<std::string> names;
   for (const auto& kv : state) names.insert(kv.first);
   at::NoGradGuard no_grad;

@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +43,8 @@ class SeedOptimizer {
   // all shards (sharded optimizer); by default it is the identity.
   double clip_gradients(double max_norm,
                         const std::function<double(double)>& global_sum_of_squares = nullptr);
-  // One Adam step on the master weights; then the model's weights are set from them.
+  // One Adam step on the master weights (ATen's fused AdamW, one call per group); then the
+  // model's weights are set from them.
   void step();
   void zero_grad();
 
@@ -61,6 +63,7 @@ class SeedOptimizer {
   std::vector<bool> owned_;
   std::unique_ptr<torch::optim::AdamW> adam_;
   std::vector<double> lr_scale_;     // per group
+  std::map<const void*, at::Tensor> step_tensors_;  // per master: its step count, float, on its device
 };
 
 }  // namespace rwkv7
