@@ -19,6 +19,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "rwkv7/io/fs.h"
+#include "rwkv7/io/json.h"
+#include "rwkv7/train/flops.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/run.h"
 
@@ -65,29 +67,26 @@ int bench(int argc, char** argv) {
       total.push_back(r.step_ms / 1e3);
     }
   }
-  double peak_gib = 0;
-  std::string memory_kind = "max RSS of the process";
-#ifdef RWKV7_HAS_CUDA_OP
-  if (cuda) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-    peak_gib = stats.allocated_bytes[0].peak / double(1 << 30);
-    memory_kind = "peak GPU memory allocated";
-  }
-#endif
-  if (!cuda) {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    peak_gib = ru.ru_maxrss / double(1 << 20);
-  }
+  const double peak_gib = peak_memory_gib(run.device);
+  const std::string memory_kind = cuda ? "peak GPU memory allocated" : "max RSS of the process";
+  std::string device_name;
+  const double peak = peak_tflops(run.device, cfg.precision, cfg.peak_tflops, &device_name);
+  const double flops_per_token = training_flops_per_token(run.model->shape);
   const double step_s = median(total);
+  const double tokens_per_s = cfg.micro_bsz * cfg.ctx_len / step_s;
+  const std::string mfu = peak > 0 ? fmt::format("{:.4f}", flops_per_token * tokens_per_s / (peak * 1e12)) : "null";
   const std::string json = fmt::format(
-      "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"threads\": {}, \"n_layer\": {}, \"n_embd\": {}, "
-      "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"steps\": {}, "
+      "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"device_name\": \"{}\", \"threads\": {}, "
+      "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
+      "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
+      "\"head_chunk\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
-      "\"tokens_per_s\": {:.0f}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"last_loss\": {:.4f}}}\n",
-      cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.ctx_len,
-      cfg.micro_bsz, cfg.precision, cfg.grad_cp, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3,
-      median(opt) * 1e3, cfg.micro_bsz * cfg.ctx_len / step_s, peak_gib, memory_kind, last_loss);
+      "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
+      "\"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"last_loss\": {:.4f}}}\n",
+      cuda ? "cuda" : "cpu", json_escape(device_name), at::get_num_threads(), cfg.n_layer, cfg.n_embd,
+      run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.precision, cfg.grad_cp,
+      cfg.fused_ops, cfg.head_chunk, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
+      tokens_per_s, flops_per_token, peak, mfu, peak_gib, memory_kind, last_loss);
   std::fputs(json.c_str(), stdout);
   if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
   return 0;

@@ -12,6 +12,7 @@
 #include "golden.h"
 #include "rwkv7/model/fused_ops.h"
 #include "rwkv7/model/wkv7.h"
+#include "rwkv7/train/flops.h"
 #include "rwkv7/train/loss.h"
 
 namespace rwkv7 {
@@ -146,6 +147,28 @@ TEST(FusedOps, L2WrapTermScalesWithTheIncomingGradient) {
   (cross_entropy_l2wrap(logits, targets) * 2.0).backward();
   const at::Tensor p = at::softmax(logits.detach().view({3}), 0);
   EXPECT_NEAR(logits.grad().view({3})[1].item<double>(), 2.0 * (p[1].item<double>() + 1e-4 * 3.0), 1e-12);
+}
+
+}  // namespace
+}  // namespace rwkv7
+
+namespace rwkv7 {
+namespace {
+
+// By hand for L=2, C=128, V=256, N=64, F=512 and LoRA widths 32: per layer 4 C^2 + 2 C (4 * 32)
+// + 2 C F = 229376 matmul weights; with the head 491520; times 6, plus 2 * 24 C N for the scan.
+TEST(Flops, TrainingFlopsPerTokenFromTheShape) {
+  ModelShape s;
+  s.n_layer = 2, s.n_embd = 128, s.vocab_size = 256, s.head_size = 64, s.dim_ffn = 512;
+  s.d_decay = s.d_aaa = s.d_mv = s.d_gate = 32;
+  EXPECT_DOUBLE_EQ(training_flops_per_token(s), 6.0 * 491520 + 2 * 24 * 128 * 64);
+}
+
+TEST(Flops, PeakIsConfiguredOrKnownOrUnknown) {
+  std::string name;
+  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), "fp32", 0, &name), 0);  // unknown: no MFU shown
+  EXPECT_EQ(name, "cpu");
+  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), "fp32", 1.5, &name), 1.5);
 }
 
 }  // namespace

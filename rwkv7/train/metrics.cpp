@@ -116,8 +116,9 @@ void Progress::update(const StepMetrics& m, int64_t done) {
   const int h = static_cast<int>(left / 3600), mi = static_cast<int>(std::fmod(left, 3600) / 60),
             se = static_cast<int>(std::fmod(left, 60));
   const std::string text = fmt::format(
-      "epoch {} step {} loss {:.4f} lr {:.3e} {:.1f} kt/s left {:02d}:{:02d}:{:02d}{}", m.epoch,
-      m.step, m.loss, m.lr, m.tokens_per_s / 1000, h, mi, se, m.skipped ? " (skipped)" : "");
+      "epoch {} step {} loss {:.4f} lr {:.3e} {:.1f} kt/s{} mem {:.2f} GiB left {:02d}:{:02d}:{:02d}{}", m.epoch,
+      m.step, m.loss, m.lr, m.tokens_per_s / 1000, m.mfu > 0 ? fmt::format(" MFU {:.1f}%", 100 * m.mfu) : "",
+      m.peak_mem_gib, h, mi, se, m.skipped ? " (skipped)" : "");
   if (tty_) {
     const int width = 24;
     const int filled = total_ > 0 ? static_cast<int>(width * std::min(1.0, double(m.step + 1) / total_)) : 0;

@@ -17,6 +17,8 @@ struct StepMetrics {
   double tokens_per_s;
   double step_ms;
   bool skipped;        // not applied: loss or gradient not finite
+  double mfu = 0;      // model FLOPs utilisation, 0..1; 0: unknown peak (not shown)
+  double peak_mem_gib = 0;
 };
 
 // "2025-04-24 02:23:42.481256": Python's str(datetime.now())

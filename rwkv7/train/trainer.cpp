@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "rwkv7/train/flops.h"
 #include "rwkv7/train/metrics.h"
 #include "rwkv7/train/schedule.h"
 
@@ -66,6 +67,7 @@ struct Loop {
   RunSummary summary;
   double lr = 0;
   int64_t bad_in_a_row = 0;
+  double mfu_per_token_per_s = 0;  // training FLOPs per token / the processes' peak FLOP/s (0: unknown)
 };
 
 // A step whose loss or gradient was not finite was skipped; too many in a row end the run.
@@ -120,7 +122,8 @@ bool run_epoch_steps(Loop& L, int64_t epoch) {
     // log
     if (!r.skipped) pos.epoch_loss_sum += r.loss, ++pos.epoch_loss_count;
     const StepMetrics m{real_step, epoch, r.loss, L.lr, r.grad_norm, (real_step + 1) * L.tokens_per_step,
-                        L.tokens_per_step / dt, dt * 1e3, r.skipped};
+                        L.tokens_per_step / dt, dt * 1e3, r.skipped,
+                        L.mfu_per_token_per_s * L.tokens_per_step / dt, peak_memory_gib(run.device)};
     L.log.step(m);
     L.progress.update(m, global_step + 1);
     ++L.summary.steps;
@@ -167,6 +170,9 @@ RunSummary train(const TrainConfig& config) {
          ScheduleParams{cfg.lr_init, cfg.lr_final, run.pos.warmup_steps, cfg.ctx_len, cfg.real_bsz(),
                         cfg.epoch_steps(), run.pos.epoch_begin, cfg.my_exit_tokens},
          tokens_per_step, {}};
+  std::string device_name;
+  const double peak = peak_tflops(run.device, cfg.precision, cfg.peak_tflops, &device_name) * 1e12 * cfg.devices;
+  if (peak > 0) L.mfu_per_token_per_s = training_flops_per_token(run.model->shape) / peak;
   L.log.new_run(describe(cfg) + "start: " + run.start.note + "\n");
   SignalScope signals;
   for (int64_t epochs_this_call = 1;; ++epochs_this_call) {

@@ -1,0 +1,48 @@
+#include "rwkv7/train/flops.h"
+
+#include <sys/resource.h>
+
+#ifdef RWKV7_HAS_CUDA_OP
+#include <ATen/cuda/CUDAContextLight.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace rwkv7 {
+
+double training_flops_per_token(const ModelShape& s) {
+  const double C = double(s.n_embd), F = double(s.dim_ffn), V = double(s.vocab_size), N = double(s.head_size);
+  const double lora = s.d_decay + s.d_aaa + s.d_mv + s.d_gate;  // each: C x d down, d x C up
+  const double per_layer = 4 * C * C + 2 * C * lora + 2 * C * F;
+  return 6 * (s.n_layer * per_layer + C * V) + s.n_layer * 24 * C * N;
+}
+
+double peak_tflops(const c10::Device& device, const std::string& precision, double configured, std::string* name) {
+  *name = device.is_cuda() ? "cuda" : "cpu";
+#ifdef RWKV7_HAS_CUDA_OP
+  if (device.is_cuda()) *name = at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())->name;
+#endif
+  if (configured > 0) return configured;
+  if (!device.is_cuda() || precision != "bf16") return 0;
+  const struct {
+    const char* part;
+    double tflops;
+  } known[] = {{"H200", 989}, {"H100", 989}, {"A100", 312}, {"4090", 165}};
+  for (const auto& k : known)
+    if (name->find(k.part) != std::string::npos) return k.tflops;
+  return 0;
+}
+
+double peak_memory_gib(const c10::Device& device) {
+#ifdef RWKV7_HAS_CUDA_OP
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return stats.allocated_bytes[0].peak / double(1 << 30);
+  }
+#endif
+  (void)device;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / double(1 << 20);
+}
+
+}  // namespace rwkv7
