@@ -155,7 +155,7 @@ TEST(Progress, PlainLinesEveryNSteps) {
   ::testing::internal::CaptureStdout();
   {
     Progress progress(100, 2);
-    StepMetrics m{40, 3, 2.5, 6e-4, 0.5, 1000, 1234.5, 10, false};
+    StepMetrics m{40, 3, 2.5, 6e-4, 0.5, 1000, 1234.5, 10, false, 0.412, 1.5};
     for (int64_t done = 1; done <= 4; ++done) {
       m.step = 40 + done;
       m.skipped = done == 4;
@@ -172,9 +172,9 @@ TEST(Progress, PlainLinesEveryNSteps) {
   for (std::string l; std::getline(ss, l);) lines.push_back(l);
   ASSERT_EQ(lines.size(), 2u) << out;
   EXPECT_TRUE(std::regex_match(lines[0], std::regex(
-      R"(epoch 3 step 42 loss 2\.5000 lr 6\.000e-04 1\.2 kt/s left \d\d:\d\d:\d\d)"))) << lines[0];
+      R"(epoch 3 step 42 loss 2\.5000 lr 6\.000e-04 1\.2 kt/s MFU 41\.2% mem 1\.50 GiB left \d\d:\d\d:\d\d)"))) << lines[0];
   EXPECT_TRUE(std::regex_match(lines[1], std::regex(
-      R"(epoch 3 step 44 loss 2\.5000 lr 6\.000e-04 1\.2 kt/s left \d\d:\d\d:\d\d \(skipped\))"))) << lines[1];
+      R"(epoch 3 step 44 loss 2\.5000 lr 6\.000e-04 1\.2 kt/s MFU 41\.2% mem 1\.50 GiB left \d\d:\d\d:\d\d \(skipped\))"))) << lines[1];
 }
 
 }  // namespace
