@@ -5,16 +5,11 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-
-#ifdef RWKV7_HAS_CUDA_OP
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 #include "cli.h"
 #include "commands.h"

@@ -36,10 +36,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype) {
                                                                   dlogits.data_ptr(), nullptr),
               cudaSuccess);
   };
-  if (dtype == at::kBFloat16)
-    launch(__nv_bfloat16{});
-  else
-    launch(float{});
+  testing::with_element_type(dtype, launch);
   return {loss.to(at::kDouble), dlogits.to(at::kDouble)};
 }
 

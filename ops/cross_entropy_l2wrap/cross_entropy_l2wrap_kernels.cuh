@@ -13,6 +13,24 @@ namespace {
 
 constexpr int kCeThreads = 256;
 
+// The row's maximum and sum_v exp(x_v - max), returned to every thread of the block; with
+// `argmax` not null, also the first index holding the maximum (found in the same pass as the sum).
+template <typename T>
+__device__ inline void row_stats(int V, const T* x, float* buf, float* max_out, float* sum_out, int* argmax) {
+  float mx = -INFINITY;
+  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, load(x + v));
+  mx = block_max(mx, buf);
+  float s = 0.f, first = -float(V);  // -(first index holding the max), as a max-reduction
+  for (int v = threadIdx.x; v < V; v += blockDim.x) {
+    const float xv = load(x + v);
+    s += __expf(xv - mx);
+    if (argmax != nullptr && xv == mx && -float(v) > first) first = -float(v);
+  }
+  *max_out = mx;
+  *sum_out = block_sum(s, buf);
+  if (argmax != nullptr) *argmax = int(-block_max(first, buf));
+}
+
 // row_loss[m] = logsumexp(logits[m]) - logits[m, t_m]  (NaN for a target outside [0, V))
 template <typename T>
 __global__ void ce_row_loss_kernel(int V, const T* __restrict__ logits, const long long* __restrict__ targets,
@@ -20,12 +38,8 @@ __global__ void ce_row_loss_kernel(int V, const T* __restrict__ logits, const lo
   __shared__ float buf[kCeThreads];
   const long m = blockIdx.x;
   const T* x = logits + m * V;
-  float mx = -INFINITY;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, load(x + v));
-  mx = block_max(mx, buf);
-  float s = 0.f;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) s += __expf(load(x + v) - mx);
-  s = block_sum(s, buf);
+  float mx, s;
+  row_stats(V, x, buf, &mx, &s, nullptr);
   if (threadIdx.x == 0) {
     const long long t = targets[m];
     row_loss[m] = (t >= 0 && t < V) ? __logf(s) + mx - load(x + t) : NAN;
@@ -46,17 +60,9 @@ __global__ void ce_backward_kernel(long M, int V, const T* __restrict__ logits, 
   __shared__ float buf[kCeThreads];
   const long m = blockIdx.x;
   const T* x = logits + m * V;
-  float mx = -INFINITY;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, load(x + v));
-  mx = block_max(mx, buf);
-  float s = 0.f, first = -float(V);  // -(first index holding the max), as a max-reduction
-  for (int v = threadIdx.x; v < V; v += blockDim.x) {
-    const float xv = load(x + v);
-    s += __expf(xv - mx);
-    if (xv == mx && -float(v) > first) first = -float(v);
-  }
-  s = block_sum(s, buf);
-  const int argmax = int(-block_max(first, buf));
+  float mx, s;
+  int argmax;
+  row_stats(V, x, buf, &mx, &s, &argmax);
   const long long t = targets[m];
   const float scale = *dloss / float(M), inv_s = 1.f / s;
   for (int v = threadIdx.x; v < V; v += blockDim.x) {

@@ -31,7 +31,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
   Tensors out(3), grads(5);
   for (auto& t : out) t = at::empty_like(k);
   for (int i = 0; i < 5; ++i) grads[i] = at::empty_like(in[i]);
-  at::Tensor partial = at::full({long(rwkv7_cuda::kk_pre_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
+  at::Tensor partial = at::full({long(rwkv7_cuda::head_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
   auto launch = [&](auto element) {
     using E = decltype(element);
     EXPECT_EQ(rwkv7_cuda::launch_kk_pre_forward<E>(rows, C, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
@@ -45,10 +45,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
                   partial.data_ptr<float>(), nullptr),
               cudaSuccess);
   };
-  if (dtype == at::kBFloat16)
-    launch(__nv_bfloat16{});
-  else
-    launch(float{});
+  testing::with_element_type(dtype, launch);
   Tensors result;
   for (auto& t : out) result.push_back(t.to(at::kDouble));
   for (auto& t : grads) result.push_back(t.to(at::kDouble));

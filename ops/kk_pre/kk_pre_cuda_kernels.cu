@@ -8,7 +8,7 @@
 
 namespace rwkv7_cuda {
 
-long kk_pre_partial_floats(long rows, int C) { return long(kk_pre_row_blocks(rows)) * 3 * C; }
+long kk_pre_partial_floats(long rows, int C) { return long(head_row_blocks(rows)) * 3 * C; }
 
 cudaError_t kk_pre_forward(DType dtype, long rows, int C, int H, const void* k, const void* a_in, const void* a0,
                            const void* k_k, const void* k_a, void* k_out, void* neg_kk, void* kk_a,

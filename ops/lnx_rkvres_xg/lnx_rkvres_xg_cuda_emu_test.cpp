@@ -36,7 +36,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
   at::Tensor out = at::empty_like(y);
   Tensors grads(8);  // dy, dr, dk, dv, dr_k, dg, dln_w, dln_b
   for (int i = 0; i < 8; ++i) grads[i] = at::empty_like(in[i]);
-  at::Tensor partial = at::full({long(rwkv7_cuda::lnx_rkvres_xg_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
+  at::Tensor partial = at::full({long(rwkv7_cuda::head_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
   auto launch = [&](auto element) {
     using E = decltype(element);
     EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_forward<E>(
@@ -51,10 +51,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
                   partial.data_ptr<float>(), nullptr),
               cudaSuccess);
   };
-  if (dtype == at::kBFloat16)
-    launch(__nv_bfloat16{});
-  else
-    launch(float{});
+  testing::with_element_type(dtype, launch);
   Tensors result = {out.to(at::kDouble)};
   for (auto& t : grads) result.push_back(t.to(at::kDouble));
   return result;

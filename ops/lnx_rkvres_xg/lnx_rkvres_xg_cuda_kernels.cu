@@ -8,7 +8,7 @@
 
 namespace rwkv7_cuda {
 
-long lnx_rkvres_xg_partial_floats(long rows, int C) { return long(lnx_rkvres_xg_row_blocks(rows)) * 3 * C; }
+long lnx_rkvres_xg_partial_floats(long rows, int C) { return long(head_row_blocks(rows)) * 3 * C; }
 
 cudaError_t lnx_rkvres_xg_forward(DType dtype, long rows, int C, int H, float eps, const void* y, const void* r,
                                   const void* k, const void* v, const void* r_k, const void* g, const void* ln_w,

@@ -13,8 +13,6 @@
 namespace rwkv7_cuda {
 namespace {
 
-constexpr int kLnxRowsPerBlock = 32;
-
 // What both passes recompute for one row of one head, from this thread's channel.
 struct LnxRow {
   float yhat;  // (y - mu) * rstd
@@ -38,8 +36,8 @@ __global__ void lnx_rkvres_xg_forward_kernel(long rows, int C, float eps, const 
   __shared__ float buf[1024];
   const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;  // r_k [H, N] is indexed by c as well
   const float rkc = load(r_k_ + c), w = load(ln_w_ + c), b = load(ln_b_ + c);
-  const long row_begin = long(blockIdx.y) * kLnxRowsPerBlock;
-  const long row_end = row_begin + kLnxRowsPerBlock < rows ? row_begin + kLnxRowsPerBlock : rows;
+  long row_begin, row_end;
+  rows_of_block(rows, kHeadRowsPerBlock, blockIdx.y, &row_begin, &row_end);
   for (long row = row_begin; row < row_end; ++row) {
     const long e = row * C + c;
     const LnxRow n = lnx_row(load(y_ + e), load(r_ + e), load(k_ + e), rkc, eps, buf);
@@ -61,8 +59,8 @@ __global__ void lnx_rkvres_xg_backward_kernel(long rows, int C, float eps, const
   const float rkc = load(r_k_ + c), w = load(ln_w_ + c), b = load(ln_b_ + c);
   const float inv_n = 1.f / float(blockDim.x);
   float sum_drk = 0.f, sum_dw = 0.f, sum_db = 0.f;
-  const long row_begin = long(blockIdx.y) * kLnxRowsPerBlock;
-  const long row_end = row_begin + kLnxRowsPerBlock < rows ? row_begin + kLnxRowsPerBlock : rows;
+  long row_begin, row_end;
+  rows_of_block(rows, kHeadRowsPerBlock, blockIdx.y, &row_begin, &row_end);
   for (long row = row_begin; row < row_end; ++row) {
     const long e = row * C + c;
     const float r = load(r_ + e), k = load(k_ + e), v = load(v_ + e), dout = load(dout_ + e);
@@ -87,58 +85,40 @@ __global__ void lnx_rkvres_xg_backward_kernel(long rows, int C, float eps, const
   p[2 * C + c] = sum_db;
 }
 
-// One thread per (q, c): the sum over row blocks of partial[.][q][c], stored to out_q[c].
-template <typename T>
-__global__ void lnx_rkvres_xg_param_sum_kernel(int partials, int C, const float* __restrict__ partial,
-                                               T* __restrict__ dr_k, T* __restrict__ dln_w, T* __restrict__ dln_b) {
-  const int e = int(blockIdx.x) * blockDim.x + threadIdx.x;  // q * C + c
-  if (e >= 3 * C) return;
-  float acc = 0.f;
-  for (int p = 0; p < partials; ++p) acc += partial[long(p) * 3 * C + e];
-  T* out = e < C ? dr_k : e < 2 * C ? dln_w : dln_b;
-  store(out + e % C, acc);
-}
-
-inline int lnx_rkvres_xg_row_blocks(long rows) { return int((rows + kLnxRowsPerBlock - 1) / kLnxRowsPerBlock); }
-
-// N = C / H threads per block: a power of two up to 1024; row blocks within gridDim.y's 65535.
-inline bool lnx_rkvres_xg_shape_ok(long rows, int C, int H) {
-  const int N = H > 0 ? C / H : 0;
-  return rows > 0 && H > 0 && N * H == C && N >= 1 && N <= 1024 && (N & (N - 1)) == 0 &&
-         (rows + kLnxRowsPerBlock - 1) / kLnxRowsPerBlock <= 65535;
-}
-
 template <typename T>
 cudaError_t launch_lnx_rkvres_xg_forward(long rows, int C, int H, float eps, const void* y, const void* r,
                                          const void* k, const void* v, const void* r_k, const void* g,
                                          const void* ln_w, const void* ln_b, void* out, cudaStream_t stream) {
-  if (!lnx_rkvres_xg_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
-  return LAUNCH_KERNEL(lnx_rkvres_xg_forward_kernel<T>, dim3(unsigned(H), unsigned(lnx_rkvres_xg_row_blocks(rows))),
+  if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  return LAUNCH_KERNEL(lnx_rkvres_xg_forward_kernel<T>, dim3(unsigned(H), unsigned(head_row_blocks(rows))),
                        dim3(unsigned(C / H)), stream, rows, C, eps, static_cast<const T*>(y),
                        static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
                        static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w),
                        static_cast<const T*>(ln_b), static_cast<T*>(out));
 }
 
-// `partial`: float [lnx_rkvres_xg_row_blocks(rows) * 3 * C] of scratch.
+// `partial`: float [head_row_blocks(rows) * 3 * C] of scratch.
 template <typename T>
 cudaError_t launch_lnx_rkvres_xg_backward(long rows, int C, int H, float eps, const void* y, const void* r,
                                           const void* k, const void* v, const void* r_k, const void* g,
                                           const void* ln_w, const void* ln_b, const void* dout, void* dy, void* dr,
                                           void* dk, void* dv, void* dr_k, void* dg, void* dln_w, void* dln_b,
                                           float* partial, cudaStream_t stream) {
-  if (!lnx_rkvres_xg_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
-  const int blocks = lnx_rkvres_xg_row_blocks(rows);
-  const cudaError_t err = LAUNCH_KERNEL(
+  if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const int blocks = head_row_blocks(rows);
+  cudaError_t err = LAUNCH_KERNEL(
       lnx_rkvres_xg_backward_kernel<T>, dim3(unsigned(H), unsigned(blocks)), dim3(unsigned(C / H)), stream, rows, C,
       eps, static_cast<const T*>(y), static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
       static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w), static_cast<const T*>(ln_b),
       static_cast<const T*>(dout), static_cast<T*>(dy), static_cast<T*>(dr), static_cast<T*>(dk),
       static_cast<T*>(dv), static_cast<T*>(dg), partial);
   if (err != cudaSuccess) return err;
-  return LAUNCH_KERNEL(lnx_rkvres_xg_param_sum_kernel<T>, dim3(blocks_for(3L * C)), dim3(kThreadsPerBlock), stream,
-                       blocks, C, static_cast<const float*>(partial), static_cast<T*>(dr_k),
-                       static_cast<T*>(dln_w), static_cast<T*>(dln_b));
+  void* outs[3] = {dr_k, dln_w, dln_b};
+  for (int q = 0; q < 3; ++q) {
+    err = launch_sum_partials<T>(blocks, 3L * C, C, partial + long(q) * C, outs[q], stream);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
 }
 
 }  // namespace

@@ -23,10 +23,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype) {
                                                          dx.data_ptr(), nullptr),
               cudaSuccess);
   };
-  if (dtype == at::kBFloat16)
-    launch(__nv_bfloat16{});
-  else
-    launch(float{});
+  testing::with_element_type(dtype, launch);
   return {out.to(at::kDouble), dx.to(at::kDouble)};
 }
 

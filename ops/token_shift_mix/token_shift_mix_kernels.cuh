@@ -52,25 +52,15 @@ __global__ void token_shift_mix_dmix_partial_kernel(long rows, int Tlen, int C, 
   if (c >= C) return;
   float acc[kMixMaxLerps];
   for (int j = 0; j < n; ++j) acc[j] = 0.f;
-  const long row_end = (long(blockIdx.y) + 1) * kMixRowsPerPartial < rows ? (long(blockIdx.y) + 1) * kMixRowsPerPartial : rows;
-  for (long row = long(blockIdx.y) * kMixRowsPerPartial; row < row_end; ++row) {
+  long row_begin, row_end;
+  rows_of_block(rows, kMixRowsPerPartial, blockIdx.y, &row_begin, &row_end);
+  for (long row = row_begin; row < row_end; ++row) {
     const long e = row * C + c;
     const float xc = load(x + e);
     const float xx = (row % Tlen == 0 ? 0.f : load(x + e - C)) - xc;
     for (int j = 0; j < n; ++j) acc[j] += load(dout + j * rows * C + e) * xx;
   }
   for (int j = 0; j < n; ++j) partial[(long(blockIdx.y) * n + j) * C + c] = acc[j];
-}
-
-// dmix, second pass: one thread per (j, c) adds the partials.
-template <typename T>
-__global__ void token_shift_mix_dmix_sum_kernel(int partials, int C, int n, const float* __restrict__ partial,
-                                                T* __restrict__ dmix) {
-  const int e = int(blockIdx.x) * blockDim.x + threadIdx.x;  // j * C + c
-  if (e >= n * C) return;
-  float acc = 0.f;
-  for (int p = 0; p < partials; ++p) acc += partial[long(p) * n * C + e];
-  store(dmix + e, acc);
 }
 
 inline int token_shift_mix_partials(long rows) { return int((rows + kMixRowsPerPartial - 1) / kMixRowsPerPartial); }
@@ -92,6 +82,7 @@ cudaError_t launch_token_shift_mix_backward(int B, int Tlen, int C, int n, const
   if (B < 1 || Tlen < 1 || C < 1 || n < 1 || n > kMixMaxLerps) return cudaErrorInvalidValue;
   const long rows = long(B) * Tlen;
   const int partials = token_shift_mix_partials(rows);
+  if (partials > 65535) return cudaErrorInvalidValue;  // gridDim.y of the dmix pass
   cudaError_t err = LAUNCH_KERNEL(token_shift_mix_dx_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock),
                                   stream, rows, Tlen, C, n, static_cast<const T*>(mix), static_cast<const T*>(dout),
                                   static_cast<T*>(dx));
@@ -100,8 +91,7 @@ cudaError_t launch_token_shift_mix_backward(int B, int Tlen, int C, int n, const
                       dim3(kThreadsPerBlock), stream, rows, Tlen, C, n, static_cast<const T*>(x),
                       static_cast<const T*>(dout), partial);
   if (err != cudaSuccess) return err;
-  return LAUNCH_KERNEL(token_shift_mix_dmix_sum_kernel<T>, dim3(blocks_for(long(n) * C)), dim3(kThreadsPerBlock),
-                       stream, partials, C, n, static_cast<const float*>(partial), static_cast<T*>(dmix));
+  return launch_sum_partials<T>(partials, long(n) * C, n * C, partial, dmix, stream);  // dmix [n, C]
 }
 
 }  // namespace

@@ -33,10 +33,7 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype) {
                                                        partial.data_ptr<float>(), nullptr),
               cudaSuccess);
   };
-  if (dtype == at::kBFloat16)
-    launch(__nv_bfloat16{});
-  else
-    launch(float{});
+  testing::with_element_type(dtype, launch);
   Tensors result{out.to(at::kDouble)};
   for (auto& t : g) result.push_back(t.to(at::kDouble));
   return result;

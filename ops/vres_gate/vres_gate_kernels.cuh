@@ -12,14 +12,12 @@ namespace {
 
 constexpr int kVresRowsPerPartial = 64;
 
-__device__ inline float vres_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
-
 template <typename T>
 __global__ void vres_gate_forward_kernel(long n, int C, const T* __restrict__ v, const T* __restrict__ v_first,
                                          const T* __restrict__ v_in, const T* __restrict__ v0, T* __restrict__ out) {
   const long e = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= n) return;
-  const float s = vres_sigmoid(load(v0 + e % C) + load(v_in + e)), ve = load(v + e);
+  const float s = fast_sigmoid(load(v0 + e % C) + load(v_in + e)), ve = load(v + e);
   store(out + e, ve + (load(v_first + e) - ve) * s);
 }
 
@@ -30,7 +28,7 @@ __global__ void vres_gate_backward_kernel(long n, int C, const T* __restrict__ v
                                           T* __restrict__ dv_in) {
   const long e = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= n) return;
-  const float s = vres_sigmoid(load(v0 + e % C) + load(v_in + e)), d = load(dout + e);
+  const float s = fast_sigmoid(load(v0 + e % C) + load(v_in + e)), d = load(dout + e);
   store(dv + e, d * (1.f - s));
   store(dv_first + e, d * s);
   store(dv_in + e, d * (load(v_first + e) - load(v + e)) * s * (1.f - s));
@@ -45,22 +43,14 @@ __global__ void vres_gate_dv0_partial_kernel(long rows, int C, const T* __restri
   if (c >= C) return;
   const float bias = load(v0 + c);
   float acc = 0.f;
-  const long end = (long(blockIdx.y) + 1) * kVresRowsPerPartial < rows ? (long(blockIdx.y) + 1) * kVresRowsPerPartial : rows;
-  for (long row = long(blockIdx.y) * kVresRowsPerPartial; row < end; ++row) {
+  long begin, end;
+  rows_of_block(rows, kVresRowsPerPartial, blockIdx.y, &begin, &end);
+  for (long row = begin; row < end; ++row) {
     const long e = row * C + c;
-    const float s = vres_sigmoid(bias + load(v_in + e));
+    const float s = fast_sigmoid(bias + load(v_in + e));
     acc += load(dout + e) * (load(v_first + e) - load(v + e)) * s * (1.f - s);
   }
   partial[long(blockIdx.y) * C + c] = acc;
-}
-
-template <typename T>
-__global__ void vres_gate_dv0_sum_kernel(int partials, int C, const float* __restrict__ partial, T* __restrict__ dv0) {
-  const int c = int(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float acc = 0.f;
-  for (int p = 0; p < partials; ++p) acc += partial[long(p) * C + c];
-  store(dv0 + c, acc);
 }
 
 inline int vres_gate_partials(long rows) { return int((rows + kVresRowsPerPartial - 1) / kVresRowsPerPartial); }
@@ -90,8 +80,7 @@ cudaError_t launch_vres_gate_backward(long rows, int C, const void* v, const voi
                       stream, rows, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
                       static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<const T*>(dout), partial);
   if (err != cudaSuccess) return err;
-  return LAUNCH_KERNEL(vres_gate_dv0_sum_kernel<T>, dim3(blocks_for(C)), dim3(kThreadsPerBlock), stream, partials, C,
-                       static_cast<const float*>(partial), static_cast<T*>(dv0));
+  return launch_sum_partials<T>(partials, C, C, partial, dv0, stream);
 }
 
 }  // namespace

@@ -9,18 +9,12 @@
 
 #include <tuple>
 
+#include "../cuda_op_util.h"
 #include "wkv7_check.h"
 #include "wkv7_cuda_kernels.h"
 
 namespace rwkv7_ops {
 namespace {
-
-rwkv7_cuda::DType kernel_dtype(const at::Tensor& r, const char* op) {
-  if (r.scalar_type() == at::kBFloat16) return rwkv7_cuda::DType::kBFloat16;
-  if (r.scalar_type() == at::kFloat) return rwkv7_cuda::DType::kFloat32;
-  TORCH_CHECK(false, op, ": argument 'r' has dtype ", r.scalar_type(),
-              "; the CUDA kernel takes bfloat16 or float32");
-}
 
 void check_cuda_shape(const char* op, const at::Tensor& r) {
   TORCH_CHECK(r.size(3) == 64 || r.size(3) == 128, op, ": argument 'r' has head size N = ", r.size(3),
@@ -30,19 +24,15 @@ void check_cuda_shape(const char* op, const at::Tensor& r) {
               " (pad the sequence)");
 }
 
-void check_cuda(cudaError_t err, const char* op) {
-  TORCH_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
-}
-
-// y, plus the saved state and S·a when `save_for_backward` (inference saves nothing).
 using rwkv7_cuda::DecayInput;
 
+// y, plus the saved state and S·a when `save_for_backward` (inference saves nothing).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
-  const auto dtype = kernel_dtype(r, op);
+  const auto dtype = cuda_kernel_dtype(r, op, "r");
   c10::cuda::CUDAGuard device_guard(r.device());
   const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
   at::Tensor R = r.contiguous(), W = w.contiguous(), K = k.contiguous(), V = v.contiguous(),
@@ -54,7 +44,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
     sa = at::empty(r.sizes(), f32);
   }
-  check_cuda(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(),
+  check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(),
                                       V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
                                       save_for_backward ? s.data_ptr<float>() : nullptr,
                                       save_for_backward ? sa.data_ptr<float>() : nullptr,
@@ -80,7 +70,7 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
   check_same_as_r(op, "saved_sa", sa, r);
   TORCH_CHECK(s.defined() && s.device() == r.device(), op, ": argument 'saved_state' is on ",
               s.defined() ? s.device() : at::Device(at::kCPU), " but 'r' is on ", r.device());
-  const auto dtype = kernel_dtype(r, op);
+  const auto dtype = cuda_kernel_dtype(r, op, "r");
   c10::cuda::CUDAGuard device_guard(r.device());
   const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
   TORCH_CHECK(s.sizes() == at::IntArrayRef({B, H, T / rwkv7_cuda::kChunk, N, N}) &&
@@ -91,7 +81,7 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
              S = s.contiguous(), SA = sa.contiguous();
   auto g = [&] { return at::empty(r.sizes(), R.options()); };
   at::Tensor dr = g(), dw = g(), dk = g(), dv = g(), da = g(), db = g();
-  check_cuda(rwkv7_cuda::wkv7_backward(
+  check_cuda_launch(rwkv7_cuda::wkv7_backward(
                  dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
                  A.data_ptr(), Bt.data_ptr(), DY.data_ptr(), S.data_ptr<float>(),
                  SA.data_ptr<float>(), dr.data_ptr(), dw.data_ptr(), dk.data_ptr(),

@@ -37,7 +37,7 @@ constexpr float kExpMinusHalf = 0.60653065971263342f;  // e^-0.5
 template <bool kRawDecay>
 __device__ inline void decay_of(float input, float* d, float* dlog_d) {
   if (kRawDecay) {
-    const float s = 1.f / (1.f + __expf(-input));
+    const float s = fast_sigmoid(input);
     *d = __expf(-kExpMinusHalf * s);
     *dlog_d = -kExpMinusHalf * s * (1.f - s);
   } else {

@@ -49,4 +49,9 @@ at::Tensor cross_entropy_l2wrap(T logits, T targets) {
   return op.call(logits, targets);
 }
 
+at::Tensor cross_entropy_l2wrap_backward(T logits, T targets, T dloss) {
+  static auto op = find<at::Tensor(T, T, T)>("rwkv7::cross_entropy_l2wrap_backward");
+  return op.call(logits, targets, dloss);
+}
+
 }  // namespace rwkv7::fused

@@ -34,5 +34,7 @@ at::Tensor relu_square(const at::Tensor& x);
 
 // logits [M, V], targets [M] -> mean cross-entropy (float32); L2Wrap in its backward
 at::Tensor cross_entropy_l2wrap(const at::Tensor& logits, const at::Tensor& targets);
+// Its gradient for the logits given dloss (the op's backward, called directly by the chunked head).
+at::Tensor cross_entropy_l2wrap_backward(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& dloss);
 
 }  // namespace rwkv7::fused

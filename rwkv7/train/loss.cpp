@@ -1,7 +1,6 @@
 #include "rwkv7/train/loss.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "rwkv7/model/fused_ops.h"
@@ -30,14 +29,6 @@ class L2Wrap : public torch::autograd::Function<L2Wrap> {
   }
 };
 
-// dlogits of a chunk: the backward op of cross_entropy_l2wrap, given dloss.
-at::Tensor cross_entropy_l2wrap_gradient(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& dloss) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("rwkv7::cross_entropy_l2wrap_backward", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  return op.call(logits, targets, dloss);
-}
-
 class ChunkedHeadLoss : public torch::autograd::Function<ChunkedHeadLoss> {
  public:
   // hidden [M, C], weight [V, C], targets [M]
@@ -56,7 +47,7 @@ class ChunkedHeadLoss : public torch::autograd::Function<ChunkedHeadLoss> {
       // the op's loss is the chunk's mean; the whole loss is the mean over M
       loss_sum += fused::cross_entropy_l2wrap(logits, t).to(acc) * double(j - i);
       const at::Tensor dlogits =
-          cross_entropy_l2wrap_gradient(logits, t, at::full({}, double(j - i) / double(M), loss_sum.options()));
+          fused::cross_entropy_l2wrap_backward(logits, t, at::full({}, double(j - i) / double(M), loss_sum.options()));
       dhidden.slice(0, i, j).copy_(at::matmul(dlogits, weight));
       dweight += at::matmul(dlogits.t(), h).to(acc);
     }

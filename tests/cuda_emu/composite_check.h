@@ -27,6 +27,16 @@ using Tensors = std::vector<at::Tensor>;
 using CompositeFn = std::function<Tensors(const Tensors& inputs)>;
 using KernelFn = std::function<Tensors(const Tensors& inputs, const Tensors& douts, at::ScalarType dtype)>;
 
+// f(element) with a value of the kernels' element type for `dtype` (__nv_bfloat16 or float), so
+// that a test's launch lambda picks its template argument from it.
+template <typename F>
+void with_element_type(at::ScalarType dtype, F&& f) {
+  if (dtype == at::kBFloat16)
+    f(__nv_bfloat16{});
+  else
+    f(float{});
+}
+
 // Outputs then gradients of the differentiable inputs, in float64.
 inline Tensors composite_run(const CompositeFn& f, const Tensors& inputs, const std::vector<bool>& differentiable,
                              const Tensors& douts, at::ScalarType dtype) {
