@@ -17,6 +17,10 @@
 // accuracy (already at w = 2, d = 6e-4). The CPU kernel recomputes instead and has no such limit.
 // CUDA also needs N = 64 or 128 and T % 16 == 0.
 //
+//   wkv7_state(r, w, k, v, a, b, s0) -> y    wkv7 from the initial state s0 instead of 0: [H, N, N]
+//   shared by every sample (RWKV-PEFT's time_state, state tuning) or [B, H, N, N]; differentiable
+//   in s0 too (a shared state's gradient is the sum over the batch). _forward/_backward as wkv7's.
+//
 //   wkv7_raw_decay(r, x, k, v, a, b) -> y    wkv7 with w = -softplus(-x) - 0.5 computed inside the
 //   kernel in float (fused_ops: 1); its _forward/_backward pieces exist on CUDA only (elsewhere
 //   the op is the composite and differentiates through it).
@@ -40,6 +44,15 @@ TORCH_LIBRARY(rwkv7, m) {
       "wkv7_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b,"
       " Tensor dy, Tensor saved_state, Tensor saved_sa)"
       " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db)");
+
+  m.def("wkv7_state(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0) -> Tensor");
+  m.def(
+      "wkv7_state_forward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0)"
+      " -> (Tensor y, Tensor saved_state, Tensor saved_sa)");
+  m.def(
+      "wkv7_state_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0,"
+      " Tensor dy, Tensor saved_state, Tensor saved_sa)"
+      " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db, Tensor ds0)");
 
   m.def("wkv7_raw_decay(Tensor r, Tensor x, Tensor k, Tensor v, Tensor a, Tensor b) -> Tensor");
   m.def(

@@ -2,6 +2,7 @@
 // at fault, so a user who wires the op wrongly learns which input to look at.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/sum.h>
 #include <c10/util/Exception.h>
 
 #include <array>
@@ -35,6 +36,29 @@ inline void check_same_as_r(const char* op, const char* name, const at::Tensor& 
   TORCH_CHECK(x.defined() && x.sizes() == r.sizes() && x.device() == r.device(), op,
               ": argument '", name, "' must match 'r' in shape and device, got ",
               x.defined() ? x.sizes() : at::IntArrayRef{});
+}
+
+// s0, WKV-7's initial state: [H, N, N] (one state every sample starts from) or [B, H, N, N],
+// row = value channel, column = key channel (y = S r), any floating dtype, on r's device.
+inline void check_initial_state(const char* op, const at::Tensor& s0, const at::Tensor& r) {
+  const int64_t B = r.size(0), H = r.size(2), N = r.size(3);
+  TORCH_CHECK(s0.defined(), op, ": argument 's0' is undefined");
+  const bool shared = s0.dim() == 3 && s0.sizes() == at::IntArrayRef({H, N, N});
+  const bool per_sample = s0.dim() == 4 && s0.sizes() == at::IntArrayRef({B, H, N, N});
+  TORCH_CHECK(shared || per_sample, op, ": argument 's0' has shape ", s0.sizes(), "; with r of shape ",
+              r.sizes(), " it must be [H, N, N] = [", H, ", ", N, ", ", N, "] or [B, H, N, N] = [", B, ", ", H,
+              ", ", N, ", ", N, "]");
+  TORCH_CHECK(at::isFloatingType(s0.scalar_type()), op, ": argument 's0' has dtype ", s0.scalar_type(),
+              "; it must be a floating type");
+  TORCH_CHECK(s0.device() == r.device(), op, ": argument 's0' is on ", s0.device(), " but 'r' is on ",
+              r.device());
+}
+
+// The initial state's gradient in s0's shape and dtype from the per-sample one [B, H, N, N]:
+// a state shared by the batch gets the sum over the batch.
+inline at::Tensor initial_state_gradient(const at::Tensor& ds0_per_sample, const at::Tensor& s0) {
+  const at::Tensor g = s0.dim() == 3 ? ds0_per_sample.sum(0) : ds0_per_sample;
+  return g.to(s0.scalar_type());
 }
 
 }  // namespace rwkv7_ops

@@ -1,7 +1,7 @@
 // WKV-7 on the CPU: the recurrence as plain loops, one (batch, head) pair per task.
 //
 // Per batch b and head h, with a state S (N x N; row i = value channel, column j = key
-// channel), S_0 = 0 and decay d_t = exp(-exp(w_t)):
+// channel), S_0 = 0 (or the given initial state s0, wkv7_state) and decay d_t = exp(-exp(w_t)):
 //
 //   sa_t = S_{t-1} a_t                                   (N)
 //   S_t  = S_{t-1} diag(d_t) + sa_t b_t^T + v_t k_t^T    (N x N)
@@ -14,6 +14,8 @@
 //   dd_t[j] = sum_i G[i][j] S_{t-1}[i][j]  ->  dw_t = dd_t * d_t * (-exp(w_t))
 //   da_t    = S_{t-1}^T dsa_t
 //   G       = G diag(d_t) + dsa_t a_t^T        (now dL/dS_{t-1})
+// and after the first step G = dL/dS_0, the initial state's gradient (wkv7_state; summed over
+// the batch when one s0 [H, N, N] is shared by every sample).
 //
 // The forward keeps the state at the start of every chunk of kChunk steps; the backward
 // recomputes the states inside one chunk from there. That is exact (no division by the
@@ -71,15 +73,29 @@ void step_state(acc_t* S, const acc_t* decay, const acc_t* k, const acc_t* v, co
       S[i * N + j] = S[i * N + j] * decay[j] + sa[i] * b[j] + v[i] * k[j];
 }
 
+// The initial state, if any: s0 [B or 1, H, N, N] (batch stride 0 when shared).
+template <typename acc_t>
+struct InitialState {
+  const acc_t* s0 = nullptr;  // null: S_0 = 0
+  int64_t batch_stride = 0;   // elements between samples' states; 0 = one state for all
+  acc_t* ds0 = nullptr;       // null: no gradient wanted; else [B, H, N, N] per sample
+};
+
 template <typename acc_t>
 void forward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k,
-                   const acc_t* v, const acc_t* a, const acc_t* b, acc_t* y, acc_t* saved) {
+                   const acc_t* v, const acc_t* a, const acc_t* b, acc_t* y, acc_t* saved,
+                   const InitialState<acc_t>& init) {
   const int64_t N = d.N;
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> S(N * N), decay(N), sa(N);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t bi = bh / d.H, h = bh % d.H;
-      std::fill(S.begin(), S.end(), acc_t(0));
+      if (init.s0 != nullptr) {
+        const acc_t* s0 = init.s0 + bi * init.batch_stride + h * N * N;
+        std::copy(s0, s0 + N * N, S.begin());
+      } else {
+        std::fill(S.begin(), S.end(), acc_t(0));
+      }
       for (int64_t t = 0; t < d.T; ++t) {
         if (saved != nullptr && t % kChunk == 0)  // null: inference, nothing to keep
           std::copy(S.begin(), S.end(), saved + (bh * d.chunks() + t / kChunk) * N * N);
@@ -101,7 +117,7 @@ template <typename acc_t>
 void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k,
                     const acc_t* v, const acc_t* a, const acc_t* b, const acc_t* dy,
                     const acc_t* saved, acc_t* dr, acc_t* dw, acc_t* dk, acc_t* dv, acc_t* da,
-                    acc_t* db) {
+                    acc_t* db, acc_t* ds0) {
   const int64_t N = d.N, NN = N * N;
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> G(NN), states((kChunk + 1) * NN), sa(kChunk * N), decay(kChunk * N),
@@ -162,38 +178,81 @@ void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* 
               G[i * N + j] = G[i * N + j] * dec[j] + dsa[i] * a[o + j];
         }
       }
+      if (ds0 != nullptr) std::copy(G.begin(), G.end(), ds0 + bh * NN);  // G = dL/dS_0
     }
   });
 }
 
 Dims dims_of(const at::Tensor& r) { return {r.size(0), r.size(1), r.size(2), r.size(3)}; }
 
-// y, plus the chunk-start states when `save_for_backward` (inference keeps none).
+// y, plus the chunk-start states when `save_for_backward` (inference keeps none); from the
+// initial state s0 when it is defined.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
+    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0,
+    bool save_for_backward) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
+  if (s0.defined()) check_initial_state(op, s0, r);
   const at::ScalarType acc = accumulation_type(r, op);
   const Dims d = dims_of(r);
   auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
   at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b);
+  at::Tensor S0 = s0.defined() ? cvt(s0) : at::Tensor();
   at::Tensor y = at::empty(r.sizes(), R.options());
   at::Tensor saved = save_for_backward ? at::empty({d.B, d.H, d.chunks(), d.N, d.N}, R.options())
                                        : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_forward_cpu", [&] {
+    InitialState<scalar_t> init;
+    if (S0.defined()) {
+      init.s0 = S0.data_ptr<scalar_t>();
+      init.batch_stride = S0.dim() == 4 ? d.H * d.N * d.N : 0;
+    }
     forward_loops<scalar_t>(d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                             K.data_ptr<scalar_t>(), V.data_ptr<scalar_t>(),
                             A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
                             y.data_ptr<scalar_t>(),
-                            save_for_backward ? saved.data_ptr<scalar_t>() : nullptr);
+                            save_for_backward ? saved.data_ptr<scalar_t>() : nullptr, init);
   });
   return {y.to(r.scalar_type()), saved, at::empty({0}, R.options())};
+}
+
+// The six input gradients, and the initial state's when s0 is defined (else undefined).
+std::vector<at::Tensor> run_backward(const char* op, const at::Tensor& r, const at::Tensor& w,
+                                     const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+                                     const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
+                                     const at::Tensor& saved_state) {
+  check_wkv7_inputs(op, r, w, k, v, a, b);
+  if (s0.defined()) check_initial_state(op, s0, r);
+  check_same_as_r(op, "dy", dy, r);
+  const at::ScalarType acc = accumulation_type(r, op);
+  const Dims d = dims_of(r);
+  TORCH_CHECK(saved_state.defined() &&
+                  saved_state.sizes() == at::IntArrayRef({d.B, d.H, d.chunks(), d.N, d.N}),
+              op, ": argument 'saved_state' is not the one the forward (CPU) made for these inputs");
+  auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
+  at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b),
+             DY = cvt(dy), S = cvt(saved_state);
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < 6; ++i) g.push_back(at::empty(r.sizes(), R.options()));
+  at::Tensor ds0 = s0.defined() ? at::empty({d.B, d.H, d.N, d.N}, R.options()) : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_backward_cpu", [&] {
+    backward_loops<scalar_t>(
+        d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(), K.data_ptr<scalar_t>(),
+        V.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
+        DY.data_ptr<scalar_t>(), S.data_ptr<scalar_t>(), g[0].data_ptr<scalar_t>(),
+        g[1].data_ptr<scalar_t>(), g[2].data_ptr<scalar_t>(), g[3].data_ptr<scalar_t>(),
+        g[4].data_ptr<scalar_t>(), g[5].data_ptr<scalar_t>(),
+        ds0.defined() ? ds0.data_ptr<scalar_t>() : nullptr);
+  });
+  for (auto& x : g) x = x.to(r.scalar_type());
+  if (s0.defined()) g.push_back(initial_state_gradient(ds0, s0));
+  return g;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cpu(
     const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& a, const at::Tensor& b) {
-  return run_forward("rwkv7::wkv7_forward (CPU)", r, w, k, v, a, b, /*save_for_backward=*/true);
+  return run_forward("rwkv7::wkv7_forward (CPU)", r, w, k, v, a, b, {}, /*save_for_backward=*/true);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
@@ -201,35 +260,37 @@ wkv7_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
                   const at::Tensor& dy, const at::Tensor& saved_state,
                   const at::Tensor& /*saved_sa: unused on the CPU*/) {
-  const char* op = "rwkv7::wkv7_backward (CPU)";
-  check_wkv7_inputs(op, r, w, k, v, a, b);
-  check_same_as_r(op, "dy", dy, r);
-  const at::ScalarType acc = accumulation_type(r, op);
-  const Dims d = dims_of(r);
-  TORCH_CHECK(saved_state.defined() &&
-                  saved_state.sizes() == at::IntArrayRef({d.B, d.H, d.chunks(), d.N, d.N}),
-              op, ": argument 'saved_state' is not the one wkv7_forward (CPU) made for these inputs");
-  auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
-  at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b),
-             DY = cvt(dy), S = cvt(saved_state);
-  std::vector<at::Tensor> g;
-  for (int i = 0; i < 6; ++i) g.push_back(at::empty(r.sizes(), R.options()));
-  AT_DISPATCH_FLOATING_TYPES(acc, "wkv7_backward_cpu", [&] {
-    backward_loops<scalar_t>(
-        d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(), K.data_ptr<scalar_t>(),
-        V.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
-        DY.data_ptr<scalar_t>(), S.data_ptr<scalar_t>(), g[0].data_ptr<scalar_t>(),
-        g[1].data_ptr<scalar_t>(), g[2].data_ptr<scalar_t>(), g[3].data_ptr<scalar_t>(),
-        g[4].data_ptr<scalar_t>(), g[5].data_ptr<scalar_t>());
-  });
-  const auto out = r.scalar_type();
-  return {g[0].to(out), g[1].to(out), g[2].to(out), g[3].to(out), g[4].to(out), g[5].to(out)};
+  const auto g = run_backward("rwkv7::wkv7_backward (CPU)", r, w, k, v, a, b, {}, dy, saved_state);
+  return {g[0], g[1], g[2], g[3], g[4], g[5]};
 }
 
 // Without autograd (inference), wkv7 is just the forward's output; no state is saved.
 at::Tensor wkv7_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
-  return std::get<0>(run_forward("rwkv7::wkv7 (CPU)", r, w, k, v, a, b, /*save_for_backward=*/false));
+  return std::get<0>(run_forward("rwkv7::wkv7 (CPU)", r, w, k, v, a, b, {}, /*save_for_backward=*/false));
+}
+
+// wkv7 from an initial state s0 ([H, N, N] shared, or [B, H, N, N]) instead of 0.
+at::Tensor wkv7_state_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                          const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                          const at::Tensor& s0) {
+  return std::get<0>(run_forward("rwkv7::wkv7_state (CPU)", r, w, k, v, a, b, s0, /*save_for_backward=*/false));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_state_forward_cpu(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  return run_forward("rwkv7::wkv7_state_forward (CPU)", r, w, k, v, a, b, s0, /*save_for_backward=*/true);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                        const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                        const at::Tensor& s0, const at::Tensor& dy, const at::Tensor& saved_state,
+                        const at::Tensor& /*saved_sa: unused on the CPU*/) {
+  TORCH_CHECK(s0.defined(), "rwkv7::wkv7_state_backward (CPU): argument 's0' is undefined");
+  const auto g = run_backward("rwkv7::wkv7_state_backward (CPU)", r, w, k, v, a, b, s0, dy, saved_state);
+  return {g[0], g[1], g[2], g[3], g[4], g[5], g[6]};
 }
 
 // The raw-decay variant on the CPU is the composite: w = -softplus(-x) - 0.5, then the scan. (Its
@@ -246,6 +307,9 @@ TORCH_LIBRARY_IMPL(rwkv7, CPU, m) {
   m.impl("wkv7_raw_decay", &wkv7_raw_decay_cpu);
   m.impl("wkv7_forward", &wkv7_forward_cpu);
   m.impl("wkv7_backward", &wkv7_backward_cpu);
+  m.impl("wkv7_state", &wkv7_state_cpu);
+  m.impl("wkv7_state_forward", &wkv7_state_forward_cpu);
+  m.impl("wkv7_state_backward", &wkv7_state_backward_cpu);
 }
 
 }  // namespace rwkv7_ops

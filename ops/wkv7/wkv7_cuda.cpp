@@ -26,12 +26,15 @@ void check_cuda_shape(const char* op, const at::Tensor& r) {
 
 using rwkv7_cuda::DecayInput;
 
-// y, plus the saved state and S·a when `save_for_backward` (inference saves nothing).
+// y, plus the saved state and S·a when `save_for_backward` (inference saves nothing); from the
+// initial state s0 when it is defined (the kernels read it as float).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward) {
+    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward,
+    const at::Tensor& s0 = {}) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
+  if (s0.defined()) check_initial_state(op, s0, r);
   const auto dtype = cuda_kernel_dtype(r, op, "r");
   c10::cuda::CUDAGuard device_guard(r.device());
   const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
@@ -44,11 +47,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32);
     sa = at::empty(r.sizes(), f32);
   }
+  const at::Tensor S0 = s0.defined() ? s0.to(at::kFloat).contiguous() : at::Tensor();
   check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(),
                                       V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
                                       save_for_backward ? s.data_ptr<float>() : nullptr,
                                       save_for_backward ? sa.data_ptr<float>() : nullptr,
-                                      at::cuda::getCurrentCUDAStream()),
+                                      at::cuda::getCurrentCUDAStream(),
+                                      S0.defined() ? S0.data_ptr<float>() : nullptr,
+                                      S0.defined() && S0.dim() == 4 ? long(H * N * N) : 0L),
              op);
   return {y, s, sa};
 }
@@ -60,11 +66,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
                      /*save_for_backward=*/true);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+// The six input gradients, then the initial state's when s0 is defined (else undefined).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
              const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
-             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
+             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0 = {}) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
+  if (s0.defined()) check_initial_state(op, s0, r);
   check_cuda_shape(op, r);
   check_same_as_r(op, "dy", dy, r);
   check_same_as_r(op, "saved_sa", sa, r);
@@ -81,20 +89,28 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
              S = s.contiguous(), SA = sa.contiguous();
   auto g = [&] { return at::empty(r.sizes(), R.options()); };
   at::Tensor dr = g(), dw = g(), dk = g(), dv = g(), da = g(), db = g();
+  at::Tensor ds0 = s0.defined() ? at::empty({B, H, N, N}, R.options().dtype(at::kFloat)) : at::Tensor();
   check_cuda_launch(rwkv7_cuda::wkv7_backward(
                  dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
                  A.data_ptr(), Bt.data_ptr(), DY.data_ptr(), S.data_ptr<float>(),
                  SA.data_ptr<float>(), dr.data_ptr(), dw.data_ptr(), dk.data_ptr(),
-                 dv.data_ptr(), da.data_ptr(), db.data_ptr(), at::cuda::getCurrentCUDAStream()),
+                 dv.data_ptr(), da.data_ptr(), db.data_ptr(), at::cuda::getCurrentCUDAStream(),
+                 ds0.defined() ? ds0.data_ptr<float>() : nullptr),
              op);
-  return {dr, dw, dk, dv, da, db};
+  return {dr, dw, dk, dv, da, db, s0.defined() ? initial_state_gradient(ds0, s0) : at::Tensor()};
+}
+
+// Drops run_backward's (undefined) initial-state gradient: the ops without s0 return six.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> six_gradients(
+    const std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>& g) {
+  return {std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g), std::get<4>(g), std::get<5>(g)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 wkv7_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                    const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
                    const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
-  return run_backward("rwkv7::wkv7_backward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa);
+  return six_gradients(run_backward("rwkv7::wkv7_backward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa));
 }
 
 // The raw-decay variant (fused_ops: 1): x in place of w, the soft clamp computed in the kernel.
@@ -109,7 +125,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
 wkv7_raw_decay_backward_cuda(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
                              const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
                              const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
-  return run_backward("rwkv7::wkv7_raw_decay_backward (CUDA)", DecayInput::kRaw, r, x, k, v, a, b, dy, s, sa);
+  return six_gradients(
+      run_backward("rwkv7::wkv7_raw_decay_backward (CUDA)", DecayInput::kRaw, r, x, k, v, a, b, dy, s, sa));
 }
 
 at::Tensor wkv7_raw_decay_cuda(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
@@ -124,9 +141,34 @@ at::Tensor wkv7_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor&
                                  /*save_for_backward=*/false));
 }
 
+// wkv7 from an initial state s0 (state tuning): the same kernels with s0 and ds0 passed.
+at::Tensor wkv7_state_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  return std::get<0>(run_forward("rwkv7::wkv7_state (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                                 /*save_for_backward=*/false, s0));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_state_forward_cuda(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  return run_forward("rwkv7::wkv7_state_forward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                     /*save_for_backward=*/true, s0);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                         const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
+                         const at::Tensor& s, const at::Tensor& sa) {
+  TORCH_CHECK(s0.defined(), "rwkv7::wkv7_state_backward (CUDA): argument 's0' is undefined");
+  return run_backward("rwkv7::wkv7_state_backward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa, s0);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, CUDA, m) {
+  m.impl("wkv7_state", &wkv7_state_cuda);
+  m.impl("wkv7_state_forward", &wkv7_state_forward_cuda);
+  m.impl("wkv7_state_backward", &wkv7_state_backward_cuda);
   m.impl("wkv7", &wkv7_cuda);
   m.impl("wkv7_forward", &wkv7_forward_cuda);
   m.impl("wkv7_backward", &wkv7_backward_cuda);

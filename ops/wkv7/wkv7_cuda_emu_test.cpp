@@ -100,7 +100,7 @@ double worst_error(const KernelRun& got, const KernelRun& want, std::string* whe
   return worst;
 }
 
-const auto golden_cases = testing::wkv7_golden_cases;
+std::map<std::string, Case> golden_cases() { return testing::wkv7_golden_cases(); }
 
 KernelRun golden_of(const Case& c) {
   KernelRun g{c.at("y"), {}};
@@ -207,6 +207,98 @@ TEST(CudaEmu, Wkv7RawDecayMatchesTheComposite) {
       const double err = worst_error(got, run_cpu_reference(c, dtype, /*raw=*/true), &where);
       std::printf("  raw decay N%d %s: worst %.2e (%s)\n", N, c10::toString(dtype), err, where.c_str());
       EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << "N" << N << " " << where;
+    }
+  }
+}
+
+// ---- an initial state s0 (wkv7_state: state tuning) ----
+
+struct StateRun {
+  KernelRun run;
+  at::Tensor ds0;  // in s0's shape: summed over the batch for a shared [H, N, N] state
+};
+
+// The kernels with s0 ([H, N, N] shared, batch stride 0; or [B, H, N, N]), as wkv7_cuda.cpp
+// launches them: s0 read as float, dL/dS_0 written per sample and summed for a shared state.
+StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype) {
+  const at::Tensor& r0 = c.at("r");
+  const int B = int(r0.size(0)), T = int(r0.size(1)), H = int(r0.size(2)), N = int(r0.size(3));
+  std::vector<at::Tensor> in;
+  for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).contiguous());
+  const at::Tensor dy = c.at("dy").to(dtype).contiguous();
+  const at::Tensor S0 = s0.to(at::kFloat).contiguous();
+  const long stride = S0.dim() == 4 ? long(H) * N * N : 0;
+  at::Tensor y = at::empty_like(in[0]), ds0 = at::empty({B, H, N, N}, at::kFloat);
+  at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, at::kFloat), sa = at::empty({B, T, H, N}, at::kFloat);
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
+  auto launch = [&](auto element) {
+    using T_ = decltype(element);
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, 64, false>)(B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
+                                                        in[3].data_ptr(), in[4].data_ptr(), in[5].data_ptr(),
+                                                        y.data_ptr(), s.data_ptr<float>(), sa.data_ptr<float>(),
+                                                        nullptr, S0.data_ptr<float>(), stride),
+              cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, 64, false>)(
+                  B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
+                  in[5].data_ptr(), dy.data_ptr(), s.data_ptr<float>(), sa.data_ptr<float>(), g[0].data_ptr(),
+                  g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr(), g[4].data_ptr(), g[5].data_ptr(), nullptr,
+                  ds0.data_ptr<float>()),
+              cudaSuccess);
+  };
+  if (dtype == at::kBFloat16)
+    launch(__nv_bfloat16{});
+  else
+    launch(float{});
+  StateRun out{{y.to(at::kDouble), {}}, (s0.dim() == 3 ? ds0.sum(0) : ds0).to(at::kDouble)};
+  for (auto& t : g) out.run.grads.push_back(t.to(at::kDouble));
+  return out;
+}
+
+double worst_state_error(const StateRun& got, const StateRun& want, std::string* where) {
+  double worst = worst_error(got.run, want.run, where);
+  const double e = relative_error(got.ds0, want.ds0);
+  if (e > worst) worst = e, *where = "ds0";
+  return worst;
+}
+
+// RWKV-PEFT's fp64 cases (tests/data/wkv7_state_cases.pth): one time_state "s" shared by the
+// batch, its gradient "ds" summed over the batch.
+TEST(CudaEmu, Wkv7StateGoldenCasesFloat32) {
+  int tested = 0;
+  for (const auto& [name, c] : testing::wkv7_golden_cases("wkv7_state_cases.pth")) {
+    if (c.at("r").size(1) % rwkv7_cuda::kChunk != 0) continue;
+    StateRun want{golden_of(c), c.at("ds")};
+    std::string where;
+    const double err = worst_state_error(run_state_kernels(c, c.at("s"), at::kFloat), want, &where);
+    std::printf("  state fp32 %s: worst %.2e (%s)\n", name.c_str(), err, where.c_str());
+    EXPECT_LE(err, 1e-4) << name << ": " << where;  // the fp32 bound of the cases without a state
+    ++tested;
+  }
+  EXPECT_EQ(tested, 2);  // B2_T32_H2 and B2_T16_H1_slowdecay_bigstate (B1_T20_H1 has T % 16 != 0)
+}
+
+// A state per sample, and a shared one, against the CPU op's autograd in fp64 (inputs rounded
+// as the kernel sees them).
+TEST(CudaEmu, Wkv7StateMatchesCpuOp) {
+  const Case c = model_like_case(3, 32, 2, 41);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(42);
+  for (const bool per_sample : {false, true}) {
+    const at::Tensor s0 = at::randn(per_sample ? at::IntArrayRef{3, 2, 64, 64} : at::IntArrayRef{2, 64, 64}, gen,
+                                    at::kDouble);
+    for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+      std::vector<at::Tensor> in;
+      for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).to(at::kDouble).detach().requires_grad_(true));
+      at::Tensor S0 = s0.to(at::kFloat).to(at::kDouble).detach().requires_grad_(true);
+      const at::Tensor y = wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], S0);
+      (y * c.at("dy").to(dtype).to(at::kDouble)).sum().backward();
+      StateRun want{{y.detach(), {}}, S0.grad()};
+      for (auto& t : in) want.run.grads.push_back(t.grad());
+      std::string where;
+      const double err = worst_state_error(run_state_kernels(c, s0, dtype), want, &where);
+      std::printf("  state %s %s: worst %.2e (%s)\n", per_sample ? "per sample" : "shared", c10::toString(dtype), err,
+                  where.c_str());
+      EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << where;  // the bounds without a state
     }
   }
 }

@@ -1,4 +1,4 @@
-// The seed's fp64 WKV-7 golden cases (tests/data/wkv7_cases.pth), as the op's tests read them:
+// The fp64 WKV-7 golden cases (tests/data/wkv7_cases.pth, wkv7_state_cases.pth), as the op's tests read them:
 // case name -> field (r w k v a b dy, y, dr dw dk dv da db) -> tensor.
 #pragma once
 #include <map>
@@ -14,9 +14,11 @@ inline const char* const kWkv7Grads[] = {"dr", "dw", "dk", "dv", "da", "db"};
 
 using Wkv7Case = std::map<std::string, at::Tensor>;
 
-inline std::map<std::string, Wkv7Case> wkv7_golden_cases() {
+// file: wkv7_cases.pth (the seed's), or wkv7_state_cases.pth (RWKV-PEFT's, with an initial
+// state "s" [H, N, N] shared by the batch and its gradient "ds").
+inline std::map<std::string, Wkv7Case> wkv7_golden_cases(const std::string& file = "wkv7_cases.pth") {
   std::map<std::string, Wkv7Case> cases;
-  for (const auto& [name, t] : read_pth(golden("wkv7_cases.pth"))) {
+  for (const auto& [name, t] : read_pth(golden(file))) {
     const size_t dot = name.rfind('.');
     cases[name.substr(0, dot)][name.substr(dot + 1)] = t;
   }

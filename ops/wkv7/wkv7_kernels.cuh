@@ -15,7 +15,9 @@
 // Forward: thread i owns row i of S (value channel i):
 //   sa_i = sum_j S[i][j] a_j ;  S[i][j] = S[i][j] d_j + sa_i b_j + v_i k_j ;  y_i = sum_j S[i][j] r_j
 // and every kChunk steps writes S out (transposed) for the backward pass. With s_ and sa_ null
-// (inference, no backward to come) nothing is saved.
+// (inference, no backward to come) nothing is saved. S starts at 0, or at the initial state
+// s0 (row i of S[b][h] = s0 + b * s0_batch_stride + (h * N + i) * N; stride 0: one state for the
+// whole batch), and the backward then also writes dL/dS_0 per sample (row i of G after step 0).
 //
 // Backward runs in reverse time. Thread i owns column i of S (key channel i), row i and
 // column i of G = dL/dS. It restarts from the saved S at each chunk end and in between
@@ -52,11 +54,13 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
                                const T* __restrict__ k_, const T* __restrict__ v_,
                                const T* __restrict__ a_, const T* __restrict__ b_,
                                T* __restrict__ y_, float* __restrict__ s_,
-                               float* __restrict__ sa_) {
+                               float* __restrict__ sa_, const float* __restrict__ s0_,
+                               long s0_batch_stride) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float state[N];
+  const float* s0_row = s0_ == nullptr ? nullptr : s0_ + bi * s0_batch_stride + (long(h) * N + i) * N;
 #pragma unroll
-  for (int j = 0; j < N; ++j) state[j] = 0.f;
+  for (int j = 0; j < N; ++j) state[j] = s0_row == nullptr ? 0.f : s0_row[j];
   __shared__ float r[N], decay[N], k[N], a[N], b[N];
 
   for (int t = 0; t < Tlen; ++t) {
@@ -99,7 +103,8 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const T* __restrict__ b_, const T* __restrict__ dy_,
                                 const float* __restrict__ s_, const float* __restrict__ sa_,
                                 T* __restrict__ dr_, T* __restrict__ dw_, T* __restrict__ dk_,
-                                T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_) {
+                                T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_,
+                                float* __restrict__ ds0_) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float S_col[N], G_row[N], G_col[N];  // S[j][i], G[i][j], G[j][i]
 #pragma unroll
@@ -169,30 +174,36 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       G_col[j] = G_col[j] * di + ai * dsa_shared[j];
     }
   }
+  if (ds0_ != nullptr) {  // G = dL/dS_0; this thread holds row i
+    float* row = ds0_ + ((long(bi) * H + h) * N + i) * N;
+#pragma unroll
+    for (int j = 0; j < N; ++j) row[j] = G_row[j];
+  }
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
 cudaError_t launch_forward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
                            const void* v, const void* a, const void* b, void* y, float* s,
-                           float* sa, cudaStream_t stream) {
+                           float* sa, cudaStream_t stream, const float* s0 = nullptr,
+                           long s0_batch_stride = 0) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
   return LAUNCH_KERNEL((forward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
-      static_cast<T*>(y), s, sa);
+      static_cast<T*>(y), s, sa, s0, s0_batch_stride);
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
 cudaError_t launch_backward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
                             const void* v, const void* a, const void* b, const void* dy,
                             const float* s, const float* sa, void* dr, void* dw, void* dk,
-                            void* dv, void* da, void* db, cudaStream_t stream) {
+                            void* dv, void* da, void* db, cudaStream_t stream, float* ds0 = nullptr) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
   return LAUNCH_KERNEL((backward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
       static_cast<const T*>(dy), s, sa, static_cast<T*>(dr), static_cast<T*>(dw),
-      static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(da), static_cast<T*>(db));
+      static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(da), static_cast<T*>(db), ds0);
 }
 
 }  // namespace

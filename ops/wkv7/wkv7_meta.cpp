@@ -42,9 +42,35 @@ wkv7_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k
   return {g(), g(), g(), g(), g(), g()};
 }
 
+at::Tensor wkv7_state_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  check_wkv7_inputs("rwkv7::wkv7_state (Meta)", r, w, k, v, a, b);
+  check_initial_state("rwkv7::wkv7_state (Meta)", s0, r);
+  return at::empty(r.sizes(), r.options());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_state_forward_meta(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  check_initial_state("rwkv7::wkv7_state_forward (Meta)", s0, r);
+  return wkv7_forward_meta(r, w, k, v, a, b);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                         const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0,
+                         const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa) {
+  check_initial_state("rwkv7::wkv7_state_backward (Meta)", s0, r);
+  auto [dr, dw, dk, dv, da, db] = wkv7_backward_meta(r, w, k, v, a, b, dy, s, sa);
+  return {dr, dw, dk, dv, da, db, at::empty(s0.sizes(), s0.options())};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, Meta, m) {
+  m.impl("wkv7_state", &wkv7_state_meta);
+  m.impl("wkv7_state_forward", &wkv7_state_forward_meta);
+  m.impl("wkv7_state_backward", &wkv7_state_backward_meta);
   m.impl("wkv7", &wkv7_meta);
   m.impl("wkv7_forward", &wkv7_forward_meta);
   m.impl("wkv7_backward", &wkv7_backward_meta);

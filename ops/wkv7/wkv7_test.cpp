@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 
 #include "golden.h"
@@ -18,7 +19,7 @@ using testing::relative_error;
 
 constexpr auto& kInputs = testing::kWkv7Inputs;
 constexpr auto& kGrads = testing::kWkv7Grads;
-const auto load_cases = testing::wkv7_golden_cases;
+std::map<std::string, testing::Wkv7Case> load_cases(const std::string& file = "wkv7_cases.pth") { return testing::wkv7_golden_cases(file); }
 
 struct Result {
   at::Tensor y;
@@ -153,6 +154,77 @@ TEST(Wkv7Cpu, ArgumentErrorsNameTheArgument) {
   expect_error_naming([&] { wkv7(x, x, x, x, x, at::randn({1, 5, 1, 8})); }, "b");
   expect_error_naming([&] { wkv7(x.to(at::kInt), x.to(at::kInt), x.to(at::kInt), x.to(at::kInt),
                                  x.to(at::kInt), x.to(at::kInt)); }, "r");
+}
+
+// ---- wkv7_state: an initial state s0 (state tuning) ----
+
+// y = wkv7_state(inputs and s0 in `dtype`); gradients of sum(y * dy), "ds" of s0, in float64.
+Result run_state(std::map<std::string, at::Tensor>& c, at::ScalarType dtype) {
+  std::vector<at::Tensor> in;
+  for (const char* n : kInputs) in.push_back(c[n].to(dtype).detach().requires_grad_(true));
+  at::Tensor s0 = c["s"].to(dtype).detach().requires_grad_(true);
+  at::Tensor y = wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], s0);
+  (y.to(at::kDouble) * c["dy"]).sum().backward();
+  Result r{y.detach().to(at::kDouble), {}};
+  for (auto& t : in) r.grads.push_back(t.grad().to(at::kDouble));
+  r.grads.push_back(s0.grad().to(at::kDouble));
+  return r;
+}
+
+double worst_state_error(std::map<std::string, at::Tensor>& c, const Result& r, std::string* where) {
+  double worst = worst_error(c, r, where);
+  const double e = relative_error(r.grads[6], c["ds"]);
+  if (e > worst) worst = e, *where = "ds";
+  return worst;
+}
+
+// RWKV-PEFT's cases: its time_state (shared by the batch) as the initial state, fp64 to 1e-9.
+TEST(Wkv7Cpu, StateGoldenCasesFloat64) {
+  auto cases = load_cases("wkv7_state_cases.pth");
+  ASSERT_EQ(cases.size(), 3u);
+  for (auto& [name, c] : cases) {
+    ASSERT_EQ(c["s"].dim(), 3) << name;
+    std::string where;
+    const double err = worst_state_error(c, run_state(c, at::kDouble), &where);
+    std::printf("  state fp64 %s: worst %.2e (%s)\n", name.c_str(), err, where.c_str());
+    EXPECT_LE(err, 1e-9) << name << ": " << where;
+  }
+}
+
+TEST(Wkv7Cpu, StateGoldenCasesFloat32) {
+  for (auto& [name, c] : load_cases("wkv7_state_cases.pth")) {
+    std::string where;
+    const double err = worst_state_error(c, run_state(c, at::kFloat), &where);
+    EXPECT_LE(err, 1e-4) << name << ": " << where;  // the fp32 bound of the cases without a state
+  }
+}
+
+// A zero state is no state; a per-sample state equal in every sample is the shared one, whose
+// gradient is the batch sum of the per-sample gradients.
+TEST(Wkv7Cpu, StateZeroIsPlainAndSharedIsTheBatchSum) {
+  auto c = load_cases().at("B2_T32_H2");
+  std::vector<at::Tensor> in;
+  for (const char* n : kInputs) in.push_back(c[n]);
+  const at::Tensor plain = wkv7(in[0], in[1], in[2], in[3], in[4], in[5]);
+  EXPECT_TRUE(at::equal(wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], at::zeros({2, 64, 64}, at::kDouble)),
+                        plain));
+  at::manual_seed(5);
+  const at::Tensor shared = at::randn({2, 64, 64}, at::kDouble).requires_grad_(true);
+  const at::Tensor per_sample = shared.detach().unsqueeze(0).repeat({2, 1, 1, 1}).requires_grad_(true);
+  const at::Tensor y1 = wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], shared);
+  const at::Tensor y2 = wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], per_sample);
+  EXPECT_TRUE(at::equal(y1, y2));
+  (y1 * c["dy"]).sum().backward();
+  (y2 * c["dy"]).sum().backward();
+  EXPECT_LE(relative_error(shared.grad(), per_sample.grad().sum(0)), 1e-14);
+  EXPECT_GT(relative_error(shared.grad(), per_sample.grad()[0]), 1e-3);  // both samples contribute
+}
+
+TEST(Wkv7Cpu, StateOfTheWrongShapeIsNamed) {
+  auto x = at::randn({2, 4, 3, 8});
+  expect_error_naming([&] { wkv7_state(x, x, x, x, x, x, at::zeros({3, 8, 7})); }, "s0");
+  expect_error_naming([&] { wkv7_state(x, x, x, x, x, x, at::zeros({1, 3, 8, 8})); }, "s0");
+  expect_error_naming([&] { wkv7_state(x, x, x, x, x, x, at::zeros({3, 8, 8}, at::kInt)); }, "s0");
 }
 
 }  // namespace

@@ -16,6 +16,15 @@ at::Tensor wkv7(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
   return op.call(r, w, k, v, a, b);
 }
 
+at::Tensor wkv7_state(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                      const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+  using T = const at::Tensor&;
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("rwkv7::wkv7_state", "")
+                       .typed<at::Tensor(T, T, T, T, T, T, T)>();
+  return op.call(r, w, k, v, a, b, s0);
+}
+
 at::Tensor wkv7_scan(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, at::Tensor& S) {
   auto f = [](const at::Tensor& x) { return x.to(at::kFloat); };

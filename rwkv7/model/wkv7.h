@@ -10,6 +10,11 @@ namespace rwkv7 {
 at::Tensor wkv7(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                 const at::Tensor& v, const at::Tensor& a, const at::Tensor& b);
 
+// The same from an initial state s0 instead of 0: [H, N, N] shared by every sample (RWKV-PEFT's
+// time_state) or [B, H, N, N]; differentiable in s0 (rwkv7::wkv7_state).
+at::Tensor wkv7_state(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                      const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0);
+
 // The same recurrence continued from a state S ([B, H, N, N], fp32, updated in place), as
 // plain tensor ops one step at a time: for inference in RNN mode, on any device.
 at::Tensor wkv7_scan(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
