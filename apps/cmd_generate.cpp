@@ -1,7 +1,8 @@
 // rwkv7 generate --model M.pth (--tokenizer bytes | --vocab V.txt) --prompt TEXT
-//                [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]
+//                [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0] [--state S.pth]
 // The prompt runs in one pass; then one token at a time with the state carried (constant cost
-// per token). Temperature 0 is greedy. Text streams to stdout as it is made.
+// per token). Temperature 0 is greedy. Text streams to stdout as it is made. --state starts from
+// a tuned state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h) instead of 0.
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "rwkv7/data/jsonl.h"
 #include "rwkv7/model/load.h"
 #include "rwkv7/data/tokenizer.h"
+#include "rwkv7/peft/tuned_state.h"
 
 namespace rwkv7::cmd {
 
@@ -55,12 +57,14 @@ size_t complete_utf8_prefix(const std::string& s) {
 
 int generate(int argc, char** argv) {
   const cli::Args args = cli::parse(
-      argc, argv, {"model", "tokenizer", "vocab", "prompt", "max-tokens", "temperature", "top-p", "seed"});
+      argc, argv, {"model", "tokenizer", "vocab", "prompt", "max-tokens", "temperature", "top-p", "seed", "state"});
   if (args.help) {
     std::printf(
         "usage: rwkv7 generate --model M.pth (--tokenizer bytes | --vocab V.txt) --prompt TEXT\n"
-        "                      [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]\n"
-        "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n");
+        "                      [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0] [--state S.pth]\n"
+        "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n"
+        "  --state  start from a tuned state: RWKV-PEFT's state-tuning rwkv-<n>.pth (blocks.<i>.att.time_state),\n"
+        "           or a file rwkv7 merge wrote from one\n");
     return 0;
   }
   const double temperature = cli::parse_number("temperature", args.get("temperature", "1.0"), 0, 1e6);
@@ -82,8 +86,9 @@ int generate(int argc, char** argv) {
     if (id >= model->shape.vocab_size)
       throw cli::UsageError("the prompt has token id " + std::to_string(id) + " >= the model's vocabulary");
 
+  if (args.has("state") && args.get("state", "").empty()) throw cli::UsageError("--state needs a file");
+  ModelState state = initial_state(model, args.get("state", ""), 1);
   at::InferenceMode inference;
-  ModelState state = zero_state(model, 1);
   at::Tensor logits = forward_with_state(model, at::tensor(ids, at::kLong).view({1, -1}), state)[0][-1];
   std::fputs(prompt.c_str(), stdout);
   std::string pending;

@@ -1,6 +1,8 @@
-// rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json]
+// rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json] [--state S.pth]
 // Runs the checkpoint (its shape read from its tensors) on one sequence in fp32 and writes
-// {"last_logits": [V floats], "argmax": [T ints]}.
+// {"last_logits": [V floats], "argmax": [T ints]}. With --state the sequence starts from a tuned
+// state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h) instead of 0, in RNN mode
+// (forward_with_state: the same numbers as the parallel forward).
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -11,18 +13,22 @@
 #include "commands.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/io/fs.h"
+#include "rwkv7/model/inference.h"
 #include "rwkv7/model/load.h"
+#include "rwkv7/peft/tuned_state.h"
 
 namespace rwkv7::cmd {
 
 int logits(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"model", "tokens", "out"});
+  const cli::Args args = cli::parse(argc, argv, {"model", "tokens", "out", "state"});
   if (args.help) {
     std::printf(
-        "usage: rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json]\n"
+        "usage: rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json] [--state S.pth]\n"
         "  --model   a .pth checkpoint (the model's shape comes from its tensors)\n"
         "  --tokens  comma-separated token ids\n"
-        "  --out     write the JSON here instead of stdout\n");
+        "  --out     write the JSON here instead of stdout\n"
+        "  --state   start from a tuned state: RWKV-PEFT's state-tuning rwkv-<n>.pth (blocks.<i>.att.time_state),\n"
+        "            or a file rwkv7 merge wrote from one\n");
     return 0;
   }
   const std::string path = args.require("model");
@@ -35,9 +41,15 @@ int logits(int argc, char** argv) {
       throw cli::UsageError(fmt::format("--tokens: id {} is outside the vocabulary [0, {})", t,
                                         model->shape.vocab_size));
 
+  const std::string state_path = args.get("state", "");
+  if (args.has("state") && state_path.empty()) throw cli::UsageError("--state needs a file");
+  ModelState state = initial_state(model, state_path, 1);  // checked before any work
+
   at::InferenceMode inference;
   const at::Tensor idx = at::tensor(tokens, at::kLong).view({1, -1});
-  const at::Tensor out = model->forward(idx)[0].to(at::kFloat).contiguous();  // [T, V]
+  const at::Tensor out = (state_path.empty() ? model->forward(idx) : forward_with_state(model, idx, state))[0]
+                             .to(at::kFloat)
+                             .contiguous();  // [T, V]
   const at::Tensor last = out[-1].contiguous();
   const at::Tensor argmax = out.argmax(-1).contiguous();
 

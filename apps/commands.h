@@ -11,4 +11,5 @@ int tokenize(int argc, char** argv);
 int generate(int argc, char** argv);
 int plot(int argc, char** argv);
 int eval(int argc, char** argv);
+int merge(int argc, char** argv);
 }  // namespace rwkv7::cmd

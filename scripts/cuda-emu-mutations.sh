@@ -74,6 +74,12 @@ mutate $W "barrier removed (backward: after dsa_shared is written), under Thread
 mutate $W "raw decay: the sigmoid's derivative dropped (backward: dx)" cuda_emu_tests 'CudaEmu.Wkv7RawDecay*' \
   "*dlog_d = -kExpMinusHalf * s * (1.f - s);" \
   "*dlog_d = -kExpMinusHalf * s;"
+mutate $W "initial state: the forward starts from 0, not from s0" cuda_emu_tests 'CudaEmu.Wkv7State*' \
+  "state[j] = s0_row == nullptr ? 0.f : s0_row[j];" \
+  "state[j] = 0.f;"
+mutate $W "initial state: its gradient taken from the column, not the row, of G" cuda_emu_tests 'CudaEmu.Wkv7State*' \
+  "for (int j = 0; j < N; ++j) row[j] = G_row[j];" \
+  "for (int j = 0; j < N; ++j) row[j] = G_col[j];"
 mutate ops/cuda_common.cuh "block_sum's first barrier removed (a second sum overwrites the first before all have read it), under ThreadSanitizer" \
   cuda_emu_tests_tsan 'CudaEmu.KkPre*:CudaEmu.Lnx*' \
   "__device__ inline float block_sum(float x, float* buf) {

@@ -62,8 +62,10 @@ BinIdx::BinIdx(const std::string& prefix) : prefix_(prefix) {
   sizes_.resize(n_seq);
   std::memcpy(sizes_.data(), bytes.data() + header, n_seq * 4);
   uint64_t total = 0;
+  starts_.reserve(sizes_.size());
   for (int32_t s : sizes_) {
     if (s < 0) fail("negative sequence size");
+    starts_.push_back(total);
     total += static_cast<uint64_t>(s);
   }
 
@@ -79,6 +81,19 @@ BinIdx::BinIdx(const std::string& prefix) : prefix_(prefix) {
   }
   num_tokens_ = bin_bytes_ / item_size_;  // the seed: len(bin_buffer) // dtype_size
   bin_fd_ = fd;
+}
+
+uint64_t BinIdx::read_document(uint64_t doc, uint64_t length, int64_t* out) const {
+  if (doc >= starts_.size())
+    throw DataError(prefix_ + ": document " + std::to_string(doc) + " of " + std::to_string(starts_.size()));
+  const uint64_t start = starts_[doc], size = static_cast<uint64_t>(sizes_[doc]);
+  if (start + length <= num_tokens_) {
+    read(start, length, out);
+  } else {  // RWKV-PEFT's binidx pad: the document, then the data's first tokens
+    read(start, size, out);
+    read(0, length - size, out + size);
+  }
+  return std::min(size, length);
 }
 
 BinIdx::~BinIdx() {

@@ -30,6 +30,10 @@ class BinIdx {
   const std::vector<int32_t>& document_sizes() const { return sizes_; }
   // tokens [offset, offset + count) of the flat stream; throws DataError past the end.
   void read(uint64_t offset, uint64_t count, int64_t* out) const;
+  // RWKV-PEFT's dataload pad: `length` tokens from the start of document `doc`, running on into
+  // the next documents (past the end of the data: on from its first token). Returns how many of
+  // them belong to the document, min(its size, length).
+  uint64_t read_document(uint64_t doc, uint64_t length, int64_t* out) const;
   // The largest token id in the file (a scan; for checking against vocab_size).
   int64_t max_token() const;
 
@@ -38,6 +42,7 @@ class BinIdx {
   int dtype_code_ = 0;
   size_t item_size_ = 0;
   std::vector<int32_t> sizes_;
+  std::vector<uint64_t> starts_;  // token offset of each document in the flat stream
   uint64_t num_tokens_ = 0;
   int bin_fd_ = -1;  // read with pread, not mmap: a file cut short under a run is an error, not SIGBUS
   size_t bin_bytes_ = 0;

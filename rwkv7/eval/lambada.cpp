@@ -56,7 +56,8 @@ std::vector<LambadaDocument> read_lambada(const std::string& path, const Tokeniz
 }
 
 LambadaScore score_lambada(RWKV& model, const std::vector<LambadaDocument>& docs, at::Device device,
-                           int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress) {
+                           int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress,
+                           const ModelState* start) {
   at::NoGradGuard no_grad;
   std::vector<size_t> order(docs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -78,8 +79,23 @@ LambadaScore score_lambada(RWKV& model, const std::vector<LambadaDocument>& docs
       std::copy(d.context.begin(), d.context.end(), row);
       std::copy(d.target.begin(), d.target.end() - 1, row + d.context.size());
     }
+    // every row from `start` when given: its batch-1 state repeated, a copy per row (carried on)
+    at::Tensor logits;
+    if (start) {
+      ModelState state;
+      const int64_t rows = idx.size(0);
+      auto repeat = [&](const at::Tensor& t) {
+        std::vector<int64_t> sizes = t.sizes().vec();
+        sizes[0] = rows;
+        return t.expand(sizes).clone(at::MemoryFormat::Contiguous);
+      };
+      for (const LayerState& l : *start) state.push_back({repeat(l.att_x_prev), repeat(l.wkv), repeat(l.ffn_x_prev)});
+      logits = forward_with_state(model, idx.to(device), state);
+    } else {
+      logits = model->forward(idx.to(device));
+    }
     // log softmax in fp32, and argmax, at every position
-    const at::Tensor logp = at::log_softmax(model->forward(idx.to(device)).to(at::kFloat), -1).cpu().contiguous();
+    const at::Tensor logp = at::log_softmax(logits.to(at::kFloat), -1).cpu().contiguous();
     const at::Tensor best = logp.argmax(-1);
     const auto lp = logp.accessor<float, 3>();
     const auto top = best.accessor<int64_t, 2>();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rwkv7/data/tokenizer.h"
+#include "rwkv7/model/inference.h"
 #include "rwkv7/model/model.h"
 
 namespace rwkv7 {
@@ -40,8 +41,10 @@ struct LambadaScore {
 
 // Scores every document. Documents of similar length are batched (sorted by length, padded on
 // the right, which a causal model cannot see), at most `batch_tokens` tokens a batch.
-// `progress(done, total)` is called after each batch.
+// `progress(done, total)` is called after each batch. With `start` (a state of batch 1 on the
+// model's device, e.g. a tuned state) every document starts from it instead of 0, run in RNN mode.
 LambadaScore score_lambada(RWKV& model, const std::vector<LambadaDocument>& docs, at::Device device,
-                           int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress = {});
+                           int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress = {},
+                           const ModelState* start = nullptr);
 
 }  // namespace rwkv7

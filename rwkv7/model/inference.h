@@ -12,6 +12,7 @@ namespace rwkv7 {
 
 using ModelState = std::vector<LayerState>;
 
+// The state before any token: zeros, or the model's tuned time_state where it has one.
 ModelState zero_state(const RWKV& model, int64_t batch);
 
 // tokens [B, T] (T >= 1) continuing from `state` (updated) -> logits [B, T, V]: the same

@@ -7,16 +7,37 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <vector>
+
 namespace rwkv7 {
 
-// y = x W^T   (W: [out, in])
+// y = x W^T   (W: [out, in]), plus the fine-tuning adapter RWKV-PEFT may add (rwkv7/peft/adapters.h
+// creates them, under RWKV-PEFT's names):
+//   LoRA / PiSSA:  y += scale * B A dropout(x)          lora_A [r, in], lora_B [out, r]
+//   DiSHA (bone):  y += (sum over blocks of x.view(in / r, r)) disha      disha [r, out]
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, const at::TensorOptions& o) {
     weight = register_parameter("weight", at::zeros({out, in}, o));
   }
-  at::Tensor forward(const at::Tensor& x) { return at::linear(x, weight); }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor y = at::linear(x, weight);
+    if (lora_A.defined()) {
+      const at::Tensor xd = lora_dropout > 0 ? at::dropout(x, lora_dropout, is_training()) : x;
+      y = y + at::linear(at::linear(xd, lora_A), lora_B) * lora_scale;
+    }
+    if (disha.defined()) {
+      const int64_t r = disha.size(0);
+      std::vector<int64_t> blocks(x.sizes().begin(), x.sizes().end() - 1);
+      blocks.push_back(x.size(-1) / r);
+      blocks.push_back(r);
+      y = y + at::matmul(x.reshape(blocks).sum(-2), disha);
+    }
+    return y;
+  }
   at::Tensor weight;
+  at::Tensor lora_A, lora_B, disha;  // undefined unless fine-tuning adds them
+  double lora_scale = 1.0, lora_dropout = 0.0;
 };
 TORCH_MODULE(Linear);
 

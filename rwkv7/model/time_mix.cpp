@@ -69,8 +69,9 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
 
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
   const at::Tensor a4 = heads(a);
-  at::Tensor y = state ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
-                       : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
+  at::Tensor y = state                  ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
+                 : time_state.defined() ? wkv7_state(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, time_state)
+                                        : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
 
   y = ln_x(y.reshape({B * T, C})).view({B, T, C});
   // bonus: y += (sum_n r * k * r_k) v, per head
@@ -99,7 +100,12 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward_fused(const at::Tensor& x
       fused::kk_pre(key(xk), at::matmul(at::matmul(xa, a1), a2), a0.view({C}), k_k.view({C}), k_a.view({C}), H);
 
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
-  const at::Tensor y = fused::wkv7_raw_decay(heads(r), heads(w_raw), heads(k), heads(v), heads(neg_kk), heads(kk_a));
+  // (a tuned state takes the scan with an initial state, the soft clamp as plain ATen ops)
+  const at::Tensor y =
+      time_state.defined()
+          ? wkv7_state(heads(r), heads(-at::softplus(-w_raw) - 0.5), heads(k), heads(v), heads(neg_kk), heads(kk_a),
+                       time_state)
+          : fused::wkv7_raw_decay(heads(r), heads(w_raw), heads(k), heads(v), heads(neg_kk), heads(kk_a));
   return {output(fused::lnx_rkvres_xg(y.view({B, T, C}), r, k, v, r_k, g, ln_x->weight, ln_x->bias, H, ln_x->eps)),
           v_first};
 }

@@ -32,6 +32,9 @@ class TimeMixImpl : public torch::nn::Module {
   at::Tensor w1, w2, w0, a1, a2, a0, v1, v2, v0, g1, g2;
   at::Tensor k_k, k_a;  // [1, 1, C]
   at::Tensor r_k;       // [H, N]
+  // State tuning (RWKV-PEFT's time_state, [H, N, N], S[value][key]): every sequence's WKV state
+  // starts here instead of at 0. Undefined unless rwkv7/peft/adapters.h adds it.
+  at::Tensor time_state;
   Linear receptance{nullptr}, key{nullptr}, value{nullptr}, output{nullptr};
   GroupNorm ln_x{nullptr};
 };

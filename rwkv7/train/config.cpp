@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace rwkv7 {
 
@@ -15,6 +16,7 @@ namespace {
 // One entry per key: how to read it into the struct, how to print it, and what it means.
 struct Key {
   std::string name, meaning;
+  bool is_list = false;  // a YAML sequence (or "a,b" on the command line)
   std::function<void(TrainConfig&, const std::string&)> set;
   std::function<std::string(const TrainConfig&)> get;
 };
@@ -54,6 +56,20 @@ std::string parse_value<std::string>(const std::string&, const std::string& text
   return text;
 }
 
+template <>
+std::vector<std::string> parse_value<std::vector<std::string>>(const std::string&, const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream s(text);
+  for (std::string item; std::getline(s, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::string show(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
 std::string show(int64_t v) { return std::to_string(v); }
 std::string show(double v) {
   std::ostringstream s;
@@ -65,7 +81,7 @@ std::string show(const std::string& v) { return v; }
 
 template <typename T>
 Key key(const std::string& name, T TrainConfig::*field, const std::string& meaning) {
-  return {name, meaning,
+  return {name, meaning, std::is_same_v<T, std::vector<std::string>>,
           [name, field](TrainConfig& c, const std::string& text) { c.*field = parse_value<T>(name, text); },
           [field](const TrainConfig& c) { return show(c.*field); }};
 }
@@ -97,7 +113,7 @@ const std::vector<Key>& keys() {
       key("my_exit_tokens", &TrainConfig::my_exit_tokens, "token budget: the run saves rwkv-final.pth and stops there"),
       key("magic_prime", &TrainConfig::magic_prime, "sampler prime: prime, 2 mod 3, just under tokens / ctx_len"),
       key("epoch_save", &TrainConfig::epoch_save, "save rwkv-<epoch>.pth every this many mini-epochs (0: never)"),
-      key("epoch_count", &TrainConfig::epoch_count, "ignored like the seed: derived as magic_prime // epoch_samples"),
+      key("epoch_count", &TrainConfig::epoch_count, "mini-epochs of a run counted in mini-epochs (dataload pad, lr_schedule cos); otherwise ignored like the seed: magic_prime // epoch_samples"),
       key("epoch_begin", &TrainConfig::epoch_begin, "first mini-epoch number (set by resume)"),
       key("train_stage", &TrainConfig::train_stage, "0: fresh or load_model; >= 2: resume from the newest rwkv-<n>.pth"),
       key("load_model", &TrainConfig::load_model, "checkpoint to start from (train_stage 0)"),
@@ -120,6 +136,21 @@ const std::vector<Key>& keys() {
       key("fused_ops", &TrainConfig::fused_ops, "1: the step's elementwise work through the fused ops (ops/schema.cpp); 0: the composite ATen code"),
       key("head_chunk", &TrainConfig::head_chunk, "> 0: head, cross-entropy and L2Wrap in chunks of this many rows, never the full logits (less memory); 0: off"),
       key("peak_tflops", &TrainConfig::peak_tflops, "peak TFLOP/s of one device for the MFU figure; 0: the default for known GPUs (H100, H200, A100, RTX 4090, bf16 dense)"),
+      key("train_type", &TrainConfig::train_type, "fine-tuning: state trains each layer's initial WKV state (time_state) and nothing else; none"),
+      key("peft", &TrainConfig::peft, "fine-tuning: none, lora, disha or pissa (adapters on att receptance/key/value/output, ffn key/value)"),
+      key("lora_r", &TrainConfig::lora_r, "LoRA rank r"),
+      key("lora_alpha", &TrainConfig::lora_alpha, "LoRA alpha: the update is scaled by alpha / r"),
+      key("lora_dropout", &TrainConfig::lora_dropout, "dropout on the LoRA input (training only)"),
+      key("lora_load", &TrainConfig::lora_load, "adapter file to start from (an rwkv-<n>.pth of a fine-tuning run); empty: a fresh adapter"),
+      key("disha_mode", &TrainConfig::disha_mode, "DiSHA mode: bone"),
+      key("disha_r", &TrainConfig::disha_r, "DiSHA block size r (divides every adapted layer's input width)"),
+      key("pissa_r", &TrainConfig::pissa_r, "PiSSA rank r"),
+      key("svd_niter", &TrainConfig::svd_niter, "PiSSA: subspace iterations of the randomized SVD"),
+      key("train_parts", &TrainConfig::train_parts, "with peft: base tensors also trained, by name part (time, ln)"),
+      key("dataload", &TrainConfig::dataload, "magic_prime: the seed's sampler; pad: sample i = ctx_len+1 tokens from the start of document i, targets past its end ignored"),
+      key("data_shuffle", &TrainConfig::data_shuffle, "dataload pad: 1 visits the documents in a seeded random order, 0 in file order"),
+      key("epoch_steps", &TrainConfig::epoch_steps_key, "steps per mini-epoch with dataload pad (0: epoch_samples / (micro_bsz x devices))"),
+      key("lr_schedule", &TrainConfig::lr_schedule, "seed: the seed's schedule to the token budget; cos: lr_final + (lr_init - lr_final)(1 + cos(pi step / total))/2 over epoch_count mini-epochs, no warmup"),
   };
   return k;
 }
@@ -162,8 +193,20 @@ void TrainConfig::validate() const {
   need(adam_eps > 0, "adam_eps", "must be > 0");
   need(weight_decay >= 0, "weight_decay", "must be >= 0");
   need(grad_clip > 0, "grad_clip", "must be > 0");
-  need(my_exit_tokens > 0, "my_exit_tokens", "must be > 0 (the run's token budget)");
-  need(magic_prime > 0, "magic_prime", "must be set (> 0); rwkv7 tokenize prints one for your data");
+  need(dataload == "magic_prime" || dataload == "pad", "dataload", "must be magic_prime or pad, got '" + dataload + "'");
+  need(lr_schedule == "seed" || lr_schedule == "cos", "lr_schedule", "must be seed or cos, got '" + lr_schedule + "'");
+  need(data_shuffle == 0 || data_shuffle == 1, "data_shuffle", "must be 0 or 1");
+  need(epoch_steps_key >= 0, "epoch_steps", "must be >= 0 (0: epoch_samples / (micro_bsz x devices))");
+  need(epoch_steps_key == 0 || dataload == "pad", "epoch_steps",
+       "sets the mini-epoch of dataload: pad; the seed's sampler takes epoch_samples");
+  if (counts_epochs()) {
+    need(epoch_count > 0, "epoch_count", "must be > 0 with dataload: pad or lr_schedule: cos (the run's length in mini-epochs)");
+  } else {
+    need(my_exit_tokens > 0, "my_exit_tokens", "must be > 0 (the run's token budget)");
+  }
+  if (dataload == "magic_prime")
+    need(magic_prime > 0, "magic_prime", "must be set (> 0); rwkv7 tokenize prints one for your data");
+  validate_fine_tuning();
   need(epoch_save >= 0, "epoch_save", "must be >= 0");
   need(epoch_begin >= 0, "epoch_begin", "must be >= 0");
   need(train_stage == 0 || train_stage >= 2, "train_stage", "must be 0 or >= 2 (rwkv7 prepare is stage 1)");
@@ -188,6 +231,31 @@ void TrainConfig::validate() const {
   need(overwrite == 0 || overwrite == 1, "overwrite", "must be 0 or 1");
   need(max_bad_steps >= 1, "max_bad_steps", "must be >= 1");
   need(val_samples >= 1, "val_samples", "must be >= 1");
+}
+
+// RWKV-PEFT's keys and what they need of the rest.
+void TrainConfig::validate_fine_tuning() const {
+  auto need = [](bool ok, const std::string& key, const std::string& what) {
+    if (!ok) throw ConfigError("key '" + key + "': " + what);
+  };
+  need(head_chunk == 0 || dataload != "pad", "head_chunk",
+       "the chunked head's loss takes no ignored targets, which dataload: pad makes; use head_chunk: 0");
+  need(train_type == "none" || train_type == "state", "train_type", "must be none or state, got '" + train_type + "'");
+  need(peft == "none" || peft == "lora" || peft == "disha" || peft == "pissa", "peft",
+       "must be none, lora, disha or pissa, got '" + peft + "'");
+  need(train_type == "none" || peft == "none", "peft", "state tuning (train_type: state) trains the state alone; set peft: none");
+  need(lora_r > 0, "lora_r", "must be > 0, got " + std::to_string(lora_r));
+  need(lora_alpha > 0, "lora_alpha", "must be > 0, got " + show(lora_alpha));
+  need(lora_dropout >= 0 && lora_dropout < 1, "lora_dropout", "must be in [0, 1), got " + show(lora_dropout));
+  need(disha_mode == "bone", "disha_mode", "must be bone (the DiSHA mode RWKV-PEFT trains for RWKV-7), got '" + disha_mode + "'");
+  need(disha_r > 0, "disha_r", "must be > 0, got " + std::to_string(disha_r));
+  need(pissa_r > 0, "pissa_r", "must be > 0, got " + std::to_string(pissa_r));
+  need(svd_niter >= 0, "svd_niter", "must be >= 0");
+  need(lora_load.empty() || peft != "none", "lora_load", "an adapter to start from needs peft: lora, disha or pissa");
+  if (fine_tuning()) {
+    need(!load_model.empty(), "load_model", "fine-tuning (train_type: state or peft) needs the base model to adapt");
+    need(zero_stage == 0, "zero_stage", "fine-tuning keeps its few trained tensors unsharded; use zero_stage: 0");
+  }
 }
 
 namespace {
@@ -219,10 +287,19 @@ TrainConfig parse_yaml_config(const std::string& text, const std::string& source
       if (!seen.insert(name).second)
         throw ConfigError(source + ": key '" + name + "' appears twice (line " +
                           std::to_string(kv.first.Mark().line + 1) + ")");
-      if (!kv.second.IsScalar() && !kv.second.IsNull())
+      std::string text;
+      if (k->is_list && kv.second.IsSequence()) {
+        for (const auto& item : kv.second) {
+          if (!item.IsScalar()) throw ConfigError(source + ": key '" + name + "': expected a list of names");
+          text += (text.empty() ? "" : ",") + item.as<std::string>();
+        }
+      } else if (!kv.second.IsScalar() && !kv.second.IsNull()) {
         throw ConfigError(source + ": key '" + name + "': expected a single value");
+      } else {
+        text = kv.second.IsNull() ? "" : kv.second.as<std::string>();
+      }
       try {
-        k->set(c, kv.second.IsNull() ? "" : kv.second.as<std::string>());
+        k->set(c, text);
       } catch (const ConfigError& e) {
         throw ConfigError(source + ": " + e.what());
       }

@@ -66,11 +66,33 @@ struct TrainConfig {
   int64_t head_chunk = 0;           // > 0: head + loss in chunks of this many rows, no full logits
   double peak_tflops = 0;           // the device's peak bf16/fp32 TFLOP/s for MFU; 0: known GPUs' defaults
 
+  // --- fine-tuning a released model (load_model) as RWKV-PEFT does it, under its argument names ---
+  std::string train_type = "none";  // state: train only each layer's initial WKV state (time_state)
+  std::string peft = "none";        // none | lora | disha | pissa
+  int64_t lora_r = 8;
+  double lora_alpha = 32;
+  double lora_dropout = 0.01;
+  std::string lora_load;            // adapter file (rwkv-<n>.pth of a fine-tuning run) to start from
+  std::string disha_mode = "bone";  // bone (the one DiSHA mode RWKV-PEFT trains for RWKV-7)
+  int64_t disha_r = 64;
+  int64_t pissa_r = 8;
+  int64_t svd_niter = 4;
+  std::vector<std::string> train_parts = {"time", "ln"};  // base tensors trained beside an adapter (name contains)
+  std::string dataload = "magic_prime";  // magic_prime: the seed's sampler; pad: one document per sample
+  int64_t data_shuffle = 1;         // dataload pad: 1 documents in a seeded random order, 0 in file order
+  int64_t epoch_steps_key = 0;      // key epoch_steps: steps per mini-epoch (dataload pad); 0: epoch_samples / real_bsz
+  std::string lr_schedule = "seed"; // seed: the seed's (token budget, warmup); cos: RWKV-PEFT's over epoch_count mini-epochs
+
+  bool fine_tuning() const { return train_type == "state" || peft != "none"; }
+  // The run's length in mini-epochs when it is counted in mini-epochs (dataload pad, lr_schedule cos).
+  bool counts_epochs() const { return dataload == "pad" || lr_schedule == "cos"; }
+
   int64_t real_bsz() const { return micro_bsz * devices; }
-  int64_t epoch_steps() const { return epoch_samples / real_bsz(); }
+  int64_t epoch_steps() const { return epoch_steps_key > 0 ? epoch_steps_key : epoch_samples / real_bsz(); }
 
   // Throws ConfigError naming the first key whose value is out of range.
   void validate() const;
+  void validate_fine_tuning() const;  // the fine-tuning keys (validate() calls it)
 };
 
 // The YAML file, then `key=value` overrides. Throws ConfigError naming file, key and fault.

@@ -151,7 +151,9 @@ void Communicator::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
 
 void Communicator::attach_gradient_buckets(RWKV& model, int64_t bucket_elements) {
   Impl& m = *impl_;
-  m.params = model->parameters();
+  m.params.clear();  // the trained ones: a frozen (fine-tuning) weight has no gradient to average
+  for (const auto& p : model->parameters())
+    if (p.requires_grad()) m.params.push_back(p);
   m.offset.assign(m.params.size(), 0);
   m.bucket_of.assign(m.params.size(), 0);
   // Reverse order: autograd makes the last layers' gradients first, so buckets fill in turn.

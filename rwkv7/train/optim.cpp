@@ -20,6 +20,7 @@ SeedOptimizer::SeedOptimizer(RWKV& model, const OptimizerSettings& s, std::vecto
     const auto& p = named[k];
     names_.push_back(p.key());
     params_.push_back(p.value());
+    if (!p.value().requires_grad()) owned_[k] = false;  // frozen (fine-tuning): no master, no moments
     if (!owned_[k]) {
       masters_.push_back(at::Tensor());
       continue;

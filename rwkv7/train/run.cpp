@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "rwkv7/io/safetensors.h"
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/load.h"
+#include "rwkv7/peft/adapters.h"
 #include "rwkv7/train/loss.h"
 
 namespace rwkv7 {
@@ -151,6 +153,8 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     cfg.validate();
   }
   rank0 = env.rank == 0;
+  // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
+  fused_loss_ = cfg.fused_ops == 1 && cfg.dataload != "pad";
   sharded_ = env.enabled() && cfg.zero_stage == 1;
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   const unsigned cores = std::thread::hardware_concurrency();
@@ -161,6 +165,10 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   if (purpose == Purpose::kBench) {
     start.note = "bench: the config's model, freshly initialised";
     model = init_model(cfg, 0);
+    if (cfg.fine_tuning()) {  // the base stands in for a released model; its adapters as a run adds them
+      add_adapters(model, cfg, 0);
+      freeze_all_but_trained(model, cfg);
+    }
     build_model();
     build_optimizer({});
     return;
@@ -177,19 +185,75 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   StateDict training_state;
   agreed([&] { training_state = choose_start(); });  // (rank 0's rwkv-init.pth is written after it)
   if (rank0) std::printf("%s\n", start.note.c_str());
-  if (start.weights.empty()) start.weights = read_weights(start.load_path);
-  model = model_from_state_dict(start.weights, start.load_path);
+  if (cfg.fine_tuning()) {
+    build_fine_tuned_model();
+  } else {
+    if (start.weights.empty()) start.weights = read_weights(start.load_path);
+    model = model_from_state_dict(start.weights, start.load_path);
+    check_fits_config(model->shape, cfg, start.load_path);
+  }
   start.weights.clear();
-  check_fits_config(model->shape, cfg, start.load_path);
   build_model();
   build_optimizer(training_state);
 }
 
 Run::~Run() = default;
 
+// Fine-tuning: the base (load_model), RWKV-PEFT's additions, then their values from the run's
+// newest rwkv-<n>.pth (resume) or lora_load; everything but the trained tensors frozen.
+void Run::build_fine_tuned_model() {
+  if (cfg.load_model.empty())
+    throw ConfigError("key 'load_model': fine-tuning (train_type: state or peft) needs the base model to adapt");
+  model = model_from_state_dict(read_weights(cfg.load_model), cfg.load_model);
+  check_fits_config(model->shape, cfg, cfg.load_model);
+  const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
+                                             : static_cast<uint64_t>(std::time(nullptr));
+  const StateDict pissa_init = add_adapters(model, cfg, seed);
+  const bool resumed = start.load_path != cfg.load_model;
+  const std::string pissa_file = dir.path() + "/init_pissa.pth";
+  if (cfg.peft == "pissa") {
+    if (!cfg.lora_load.empty())
+      throw ConfigError("key 'lora_load': a PiSSA adapter resumes from its own run folder (train_stage: 3), which "
+                        "holds the init_pissa.pth its frozen residual needs");
+    if (resumed) {  // the frozen residual W - B0 A0 of the run's own start, not of a new SVD
+      const StateDict init = read_pth(pissa_file);
+      at::NoGradGuard no_grad;
+      auto params = model->named_parameters();
+      for (size_t i = 0; i + 1 < pissa_init.size(); i += 2) {
+        const std::string module = pissa_init[i].first.substr(0, pissa_init[i].first.rfind(".init_lora_A"));
+        at::Tensor& W = params[module + ".weight"];
+        W.add_(at::matmul(pissa_init[i + 1].second, pissa_init[i].second));  // back to the base W
+        W.sub_(at::matmul(find_tensor(init, module + ".init_lora_B", pissa_file),
+                          find_tensor(init, module + ".init_lora_A", pissa_file)));
+      }
+    } else if (rank0) {
+      dir.save_weights(pissa_file, pissa_init);
+    }
+  }
+  if (resumed)
+    load_trained_tensors(model, start.weights, cfg, start.load_path);
+  else if (!cfg.lora_load.empty())
+    load_trained_tensors(model, read_weights(cfg.lora_load), cfg, cfg.lora_load);
+  const int64_t trained = freeze_all_but_trained(model, cfg);
+  int64_t total = 0;
+  for (const auto& p : model->parameters()) total += p.numel();
+  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)",
+                            cfg.train_type == "state" ? "state" : cfg.peft, trained, total, 100.0 * trained / total);
+  if (rank0) std::printf("fine-tuning %s: %lld of %lld parameters trained\n",
+                         cfg.train_type == "state" ? "the state" : cfg.peft.c_str(), static_cast<long long>(trained),
+                         static_cast<long long>(total));
+}
+
 void Run::open_data() {
   data_ = std::make_unique<BinIdx>(cfg.data_file);
-  check_data(*data_, cfg);
+  if (cfg.dataload == "pad") {
+    if (data_->num_documents() == 0) throw ConfigError("key 'data_file': " + cfg.data_file + " holds no documents");
+    if (data_->max_token() >= cfg.vocab_size)
+      throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}", cfg.data_file,
+                                    data_->max_token(), cfg.vocab_size));
+  } else {
+    check_data(*data_, cfg);
+  }
   if (cfg.val_data_file.empty()) return;
   BinIdx val(cfg.val_data_file);
   if (val.max_token() >= cfg.vocab_size) throw ConfigError("key 'val_data_file': has token ids >= vocab_size");
@@ -318,6 +382,7 @@ void Run::build_optimizer(const StateDict& training_state) {
 }
 
 Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
+  if (cfg.dataload == "pad") return document_batch(epoch, step_in_epoch);
   at::Tensor tokens = at::empty({cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
   for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
     const uint64_t idx = step_in_epoch * cfg.micro_bsz + j;
@@ -328,6 +393,37 @@ Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
   return {tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)};
 }
 
+// RWKV-PEFT's dataload pad: sample j of this rank's step is document number
+// (g * devices + rank) mod n_docs, g = (epoch * epoch_steps + step) * micro_bsz + j counting from
+// the first mini-epoch (in file order with data_shuffle 0; else through a random permutation of the
+// documents, seeded by random_seed and the pass over them). Targets past the document's end are -100:
+// the loss ignores them.
+Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
+  const int64_t L = cfg.ctx_len + 1;
+  const uint64_t n_docs = data_->num_documents();
+  at::Tensor tokens = at::empty({cfg.micro_bsz, L}, at::kLong);
+  at::Tensor targets_valid = at::empty({cfg.micro_bsz}, at::kLong);
+  for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
+    const uint64_t g = static_cast<uint64_t>((epoch * cfg.epoch_steps() + step_in_epoch) * cfg.micro_bsz + j);
+    const uint64_t n = g * static_cast<uint64_t>(cfg.devices) + static_cast<uint64_t>(env.rank);
+    uint64_t doc = n % n_docs;
+    if (cfg.data_shuffle == 1) {
+      const uint64_t pass = n / n_docs;
+      if (!shuffled_ || shuffled_pass_ != pass) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(std::max<int64_t>(cfg.random_seed, 0)) * 1000003 + pass);
+        shuffled_ = std::make_unique<at::Tensor>(at::randperm(static_cast<int64_t>(n_docs), gen, at::kLong));
+        shuffled_pass_ = pass;
+      }
+      doc = static_cast<uint64_t>(shuffled_->data_ptr<int64_t>()[doc]);
+    }
+    targets_valid[j] = static_cast<int64_t>(data_->read_document(doc, L, tokens[j].data_ptr<int64_t>())) - 1;
+  }
+  at::Tensor y = tokens.slice(1, 1, L).clone();
+  const at::Tensor position = at::arange(cfg.ctx_len, at::kLong).unsqueeze(0);
+  y.masked_fill_(position >= targets_valid.unsqueeze(1), -100);
+  return {tokens.slice(1, 0, cfg.ctx_len), y};
+}
+
 StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) {
   StepResult r;
   optimizer->set_lr(lr);
@@ -336,7 +432,7 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
   const at::Tensor x = batch.x.to(device), y = batch.y.to(device);
   const at::Tensor loss = cfg.head_chunk > 0
                               ? chunked_head_loss(model->hidden(x), model->head->weight, y, cfg.head_chunk)
-                              : cross_entropy_l2wrap(model->forward(x), y, cfg.fused_ops == 1);
+                              : cross_entropy_l2wrap(model->forward(x), y, fused_loss_);
   const double t1 = timed ? synced_seconds(device) : t0;
   // backward
   loss.backward();
@@ -352,6 +448,7 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
     r.stop = shared[1].item<double>() > 0;
   }
   // clip, step: a non-finite loss or gradient skips the update
+  if (on_gradients) on_gradients(model);
   r.grad_norm = optimizer->clip_gradients(cfg.grad_clip, global_sum_of_squares_);
   r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
   if (!r.skipped) optimizer->step();
@@ -380,6 +477,10 @@ double Run::validate() {
   return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
 }
 
+StateDict Run::saved_weights() const {
+  return cfg.fine_tuning() ? trained_tensors(model, cfg) : model->state_dict();
+}
+
 void Run::save(const std::string& checkpoint, bool with_state) {
   if (!all_finite(model))
     throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
@@ -388,12 +489,12 @@ void Run::save(const std::string& checkpoint, bool with_state) {
   if (writes_state) {
     state = encode_position(pos);
     state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg)));
-    state.emplace_back("run.weights_digest", at::tensor(weights_digest(model->state_dict())));
+    state.emplace_back("run.weights_digest", at::tensor(weights_digest(saved_weights())));
     for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
   }
   // old state gone, then the weights, then the new state: a crash between leaves no stale pair
   agreed([&] { if (writes_state) dir.remove_state(checkpoint, sharding()); });
-  agreed([&] { if (rank0) dir.save_weights(checkpoint, model->state_dict()); });
+  agreed([&] { if (rank0) dir.save_weights(checkpoint, saved_weights()); });
   agreed([&] { if (writes_state) dir.save_state(checkpoint, state, sharding()); });
 }
 

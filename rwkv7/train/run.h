@@ -38,7 +38,7 @@ RWKV init_model(const TrainConfig& cfg, uint64_t seed);
 std::string prepare_init(const TrainConfig& cfg);
 
 struct Batch {
-  at::Tensor x, y;  // [micro_bsz, ctx_len] token ids: inputs and next-token targets
+  at::Tensor x, y;  // [micro_bsz, ctx_len] token ids: inputs and next-token targets (-100: ignored)
 };
 
 struct StepResult {
@@ -66,10 +66,14 @@ class Run {
   // update. `stop_here`: this process was asked to stop (shared with the other ranks).
   // `timed`: wait for the device between phases, so the phase times are true (bench).
   StepResult step(const Batch& batch, double lr, bool stop_here = false, bool timed = false);
+  // Called in step() once the gradients are final, before clipping (tests read them here).
+  std::function<void(RWKV&)> on_gradients;
 
   bool validates() const { return val_windows_.defined(); }
   double validate();  // mean cross-entropy over the held-out windows
 
+  // What a checkpoint holds: the model's weights, or only the trained tensors when fine-tuning.
+  StateDict saved_weights() const;
   // Weights as `checkpoint` (rank 0) and, with `with_state`, the training state beside it
   // (position `pos`, optimizer moments and masters; one shard per rank under ZeRO-1).
   // Refuses (throws) to write weights that are no longer finite.
@@ -91,14 +95,19 @@ class Run {
   StateDict choose_start();           // sets start and pos; returns the training state to load
   RunPosition checked_position(const StateDict& state) const;
   void build_model();
+  void build_fine_tuned_model();
+  Batch document_batch(int64_t epoch, int64_t step_in_epoch) const;  // dataload: pad
   void build_optimizer(const StateDict& training_state);
   StateSharding sharding() const;
   void agreed(const std::function<void()>& what);  // all ranks succeed, or all throw
 
   std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
   bool sharded_ = false;  // ZeRO-1
+  bool fused_loss_ = false;  // the cross-entropy as one op (fused_ops: 1)
   std::string state_file_;  // the training state resumed from, if any
   std::unique_ptr<BinIdx> data_;
+  mutable std::unique_ptr<at::Tensor> shuffled_;  // dataload pad, data_shuffle 1: this pass's document order
+  mutable uint64_t shuffled_pass_ = 0;
   at::Tensor val_windows_;
   std::function<double(double)> global_sum_of_squares_;  // sharded clipping
 };

@@ -23,4 +23,10 @@ ScheduleAt lr_schedule(const ScheduleParams& p, int64_t global_step) {
   return {lr, progress, progress >= 1};
 }
 
+ScheduleAt cos_schedule(double lr_init, double lr_final, int64_t real_step, int64_t total_steps) {
+  if (real_step >= total_steps) return {lr_final, 1.0, true};
+  const double progress = static_cast<double>(real_step) / static_cast<double>(total_steps);
+  return {lr_final + 0.5 * (lr_init - lr_final) * (1 + std::cos(M_PI * progress)), progress, false};
+}
+
 }  // namespace rwkv7

@@ -26,4 +26,10 @@ struct ScheduleAt {
 
 ScheduleAt lr_schedule(const ScheduleParams& p, int64_t global_step);
 
+// RWKV-PEFT's lr_schedule cos (rwkvt/trick/lrs.py cos_decay), no warmup, over a run counted in
+// mini-epochs: total = epoch_steps * epoch_count, real_step = global_step + epoch_begin * epoch_steps,
+//   lr = lr_final + (lr_init - lr_final) (1 + cos(pi real_step / total)) / 2   (lr_final from total on)
+// and the run is finished at real_step >= total.
+ScheduleAt cos_schedule(double lr_init, double lr_final, int64_t real_step, int64_t total_steps);
+
 }  // namespace rwkv7

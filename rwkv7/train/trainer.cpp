@@ -106,7 +106,16 @@ bool run_epoch_steps(Loop& L, int64_t epoch) {
     const int64_t global_step = pos.epoch_in_run * epoch_steps + pos.step_in_epoch;
     const int64_t real_step = global_step + pos.epoch_begin * epoch_steps;
     // schedule
-    const ScheduleAt at_step = lr_schedule(L.schedule, global_step);
+    const ScheduleAt at_step =
+        run.cfg.lr_schedule == "cos"
+            ? cos_schedule(run.cfg.lr_init, run.cfg.lr_final, real_step, run.cfg.epoch_steps() * run.cfg.epoch_count)
+            : lr_schedule(L.schedule, global_step);
+    if (at_step.finished && run.cfg.counts_epochs()) {  // epoch_count mini-epochs done (each saved at its end)
+      L.progress.finish_line();
+      L.log.event("finished", fmt::format("{} mini-epochs done", run.cfg.epoch_count));
+      L.summary.stop_reason = "epoch_count";
+      return false;
+    }
     if (at_step.finished) {
       run.save(run.dir.final_checkpoint(), false);
       L.progress.finish_line();
@@ -130,7 +139,8 @@ bool run_epoch_steps(Loop& L, int64_t epoch) {
     L.summary.last_loss = r.loss;
     count_bad_step(L, r, real_step);
     // save: the seed also writes rwkv-final.pth after the step that ends one pass of the data
-    if (real_step == run.cfg.magic_prime / run.cfg.real_bsz() - 1) run.save(run.dir.final_checkpoint(), false);
+    if (!run.cfg.counts_epochs() && real_step == run.cfg.magic_prime / run.cfg.real_bsz() - 1)
+      run.save(run.dir.final_checkpoint(), false);
     if (run.validates() && run.cfg.val_every > 0 && (global_step + 1) % run.cfg.val_every == 0)
       L.log.validation(real_step, epoch, run.validate());
     if (r.stop) {
@@ -147,9 +157,12 @@ void end_epoch(Loop& L, int64_t epoch) {
   Run& run = L.run;
   const RunPosition done = run.pos;
   const double mean_loss = done.epoch_loss_count ? done.epoch_loss_sum / done.epoch_loss_count : NAN;
-  const int64_t epoch_count = run.cfg.magic_prime / run.cfg.epoch_samples;
+  // the last mini-epoch is always saved: the seed counts it within this run, a run counted in
+  // mini-epochs (RWKV-PEFT) from the first
+  const bool last = run.cfg.counts_epochs() ? epoch == run.cfg.epoch_count - 1
+                                            : done.epoch_in_run == run.cfg.magic_prime / run.cfg.epoch_samples - 1;
   run.pos = RunPosition{done.epoch_begin, done.warmup_steps, done.epoch_in_run + 1, 0, 0.0, 0, done.epoch_steps};
-  if ((run.cfg.epoch_save > 0 && done.epoch_in_run % run.cfg.epoch_save == 0) || done.epoch_in_run == epoch_count - 1)
+  if ((run.cfg.epoch_save > 0 && done.epoch_in_run % run.cfg.epoch_save == 0) || last)
     run.save(run.dir.epoch_checkpoint(epoch), true);
   L.log.epoch(epoch, mean_loss, L.lr, done.epoch_in_run);
   if (run.validates() && run.cfg.val_every == 0)
@@ -166,7 +179,10 @@ RunSummary train(const TrainConfig& config) {
   const int64_t tokens_per_step = cfg.ctx_len * cfg.real_bsz();
   Loop L{run,
          NullableLog{run.rank0 ? std::make_unique<RunLog>(cfg.proj_dir) : nullptr},
-         Progress(run.rank0 ? cfg.my_exit_tokens / tokens_per_step : -1, 10),
+         Progress(!run.rank0           ? -1
+                  : cfg.counts_epochs() ? cfg.epoch_steps() * cfg.epoch_count
+                                        : cfg.my_exit_tokens / tokens_per_step,
+                  10),
          ScheduleParams{cfg.lr_init, cfg.lr_final, run.pos.warmup_steps, cfg.ctx_len, cfg.real_bsz(),
                         cfg.epoch_steps(), run.pos.epoch_begin, cfg.my_exit_tokens},
          tokens_per_step, {}};

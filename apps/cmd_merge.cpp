@@ -1,0 +1,64 @@
+// rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32]
+// Merges an RWKV-PEFT adapter (the rwkv-<n>.pth of a state, LoRA or DiSHA run) into its base
+// model as RWKV-PEFT's merge scripts do (rwkv7/peft/merge.h) and writes the result atomically, as
+// a plain .pth dict (what torch.load(weights_only=True) and this tool read), or as safetensors
+// for a .safetensors name.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "cli.h"
+#include "commands.h"
+#include "rwkv7/io/checkpoint.h"
+#include "rwkv7/io/safetensors.h"
+#include "rwkv7/peft/merge.h"
+
+namespace rwkv7::cmd {
+
+int merge(int argc, char** argv) {
+  const cli::Args args = cli::parse(argc, argv, {"base", "adapter", "out", "lora-alpha"});
+  if (args.help) {
+    std::printf(
+        "usage: rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32]\n"
+        "  --base        the model the adapter was trained on (.pth or .safetensors)\n"
+        "  --adapter     RWKV-PEFT's rwkv-<n>.pth: state tuning (time_state), LoRA (lora_A/B) or DiSHA (disha),\n"
+        "                with the LayerNorms it trained, which replace the base's\n"
+        "  --out         where to write (atomically): a plain .pth dict, or safetensors for a .safetensors name\n"
+        "  --lora-alpha  LoRA only, required: the lora_alpha of the training run (the update is scaled by\n"
+        "                alpha / r; RWKV-PEFT's merge script assumes 16 unless told)\n"
+        "  A merged state keeps its time_state tensors beside the weights: use the merged file with\n"
+        "  --model BASE --state M.pth in logits, generate and eval. PiSSA adapters are not supported.\n");
+    return 0;
+  }
+  const std::string base_path = args.require("base"), adapter_path = args.require("adapter");
+  const std::string out = args.require("out");
+  std::optional<double> alpha;
+  if (args.has("lora-alpha")) {
+    alpha = cli::parse_number("lora-alpha", args.get("lora-alpha", ""), 0, 1e12);
+    if (*alpha <= 0) throw cli::UsageError("--lora-alpha must be > 0");
+  }
+
+  // The adapter first: a wrong call fails before a large base is read.
+  const StateDict adapter = read_weights(adapter_path);
+  const AdapterKind kind = adapter_kind(adapter, adapter_path);
+  if (kind == kLora && !alpha)
+    throw cli::UsageError(adapter_path + " is a LoRA adapter: --lora-alpha is required, the lora_alpha it was "
+                          "trained with (the update is scaled by alpha / r)");
+  if (kind != kLora && alpha)
+    throw cli::UsageError(fmt::format("--lora-alpha is for LoRA adapters; {} is a {} adapter", adapter_path,
+                                      adapter_kind_name(kind)));
+
+  MergeReport report;
+  const StateDict merged = merge_adapter(read_weights(base_path), adapter, alpha, base_path, adapter_path, &report);
+  if (is_safetensors_path(out)) write_safetensors(out, merged);
+  else write_pth(out, merged);
+  std::printf("merged the %s adapter %s into %s: %lld weights changed, %lld tensors replaced, %lld added; "
+              "wrote %zu tensors to %s\n",
+              adapter_kind_name(kind), adapter_path.c_str(), base_path.c_str(), static_cast<long long>(report.merged),
+              static_cast<long long>(report.replaced), static_cast<long long>(report.added), merged.size(),
+              out.c_str());
+  return 0;
+}
+
+}  // namespace rwkv7::cmd

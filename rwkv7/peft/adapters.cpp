@@ -1,0 +1,151 @@
+#include "rwkv7/peft/adapters.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace rwkv7 {
+
+namespace {
+
+// The layers RWKV-PEFT puts an adapter on (its LORA_CONFIG parts att and ffn), with their names.
+std::vector<std::pair<std::string, Linear>> adapted_layers(RWKV& model) {
+  std::vector<std::pair<std::string, Linear>> out;
+  for (auto& block : model->block_list) {
+    const std::string b = "blocks." + std::to_string(block->layer_id) + ".";
+    out.emplace_back(b + "att.receptance", block->att->receptance);
+    out.emplace_back(b + "att.key", block->att->key);
+    out.emplace_back(b + "att.value", block->att->value);
+    out.emplace_back(b + "att.output", block->att->output);
+    out.emplace_back(b + "ffn.key", block->ffn->key);
+    out.emplace_back(b + "ffn.value", block->ffn->value);
+  }
+  return out;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+bool is_adapter_name(const std::string& name) {
+  return contains(name, ".lora_A") || contains(name, ".lora_B") || contains(name, ".disha") ||
+         contains(name, ".time_state");
+}
+
+// Orthonormal columns spanning M's ([m, k], k <= m).
+at::Tensor orthonormal_basis(const at::Tensor& M) { return std::get<0>(at::linalg_qr(M)); }
+
+// Rank-r SVD of W [m, n] by randomized subspace iteration (Halko, Martinsson, Tropp 2011, as
+// torch.svd_lowrank): Q spans W R for a Gaussian R, refined `niter` times through W^T and W;
+// then the exact SVD of the small Q^T W. Returns U [m, r], S [r], V [n, r].
+std::tuple<at::Tensor, at::Tensor, at::Tensor> randomized_svd(const at::Tensor& W, int64_t r, int64_t niter,
+                                                             at::Generator& gen) {
+  const at::Tensor Wd = W.to(at::kDouble);
+  at::Tensor Q = orthonormal_basis(at::matmul(Wd, at::randn({Wd.size(1), r}, gen, at::kDouble)));
+  for (int64_t i = 0; i < niter; ++i) {
+    Q = orthonormal_basis(at::matmul(Wd.t(), Q));
+    Q = orthonormal_basis(at::matmul(Wd, Q));
+  }
+  auto [Ub, S, Vh] = at::linalg_svd(at::matmul(Q.t(), Wd), /*full_matrices=*/false);
+  return {at::matmul(Q, Ub), S, Vh.t()};
+}
+
+}  // namespace
+
+StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed) {
+  StateDict pissa_init;
+  at::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  if (cfg.train_type == "state") {
+    for (auto& block : model->block_list) {
+      auto& att = block->att;
+      if (att->time_state.defined()) continue;  // a base merged with a tuned state goes on from it
+      att->time_state = att->register_parameter(
+          "time_state", at::zeros({att->n_head, att->head_size, att->head_size}, att->r_k.options()));
+    }
+  }
+  if (cfg.peft == "none") return pissa_init;
+  for (auto& [name, layer] : adapted_layers(model)) {
+    const at::Tensor& W = layer->weight;  // [out, in]
+    const int64_t out = W.size(0), in = W.size(1);
+    if (cfg.peft == "lora") {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // kaiming_uniform_(a = sqrt 5)
+      layer->lora_A = layer->register_parameter("lora_A", at::empty({cfg.lora_r, in}, W.options()).uniform_(-bound, bound, gen));
+      layer->lora_B = layer->register_parameter("lora_B", at::zeros({out, cfg.lora_r}, W.options()));
+      layer->lora_scale = cfg.lora_alpha / static_cast<double>(cfg.lora_r);
+      layer->lora_dropout = cfg.lora_dropout;
+    } else if (cfg.peft == "disha") {
+      if (in % cfg.disha_r != 0)
+        throw ConfigError(fmt::format("key 'disha_r': {} does not divide {}'s input width {}", cfg.disha_r, name, in));
+      layer->disha = layer->register_parameter("disha", at::zeros({cfg.disha_r, out}, W.options()));
+    } else {  // pissa: the principal part of W becomes the trained B A, the rest stays frozen
+      const int64_t r = cfg.pissa_r;
+      if (r > std::min(in, out))
+        throw ConfigError(fmt::format("key 'pissa_r': {} is more than {}'s rank bound {}", r, name, std::min(in, out)));
+      auto [U, S, V] = randomized_svd(W, r, cfg.svd_niter, gen);
+      const at::Tensor root = S.sqrt();
+      const at::Tensor A = (root.unsqueeze(1) * V.t()).to(W.scalar_type());  // [r, in]
+      const at::Tensor B = (U * root.unsqueeze(0)).to(W.scalar_type());       // [out, r]
+      layer->weight.sub_(at::matmul(B, A));
+      layer->lora_A = layer->register_parameter("lora_A", A.clone());
+      layer->lora_B = layer->register_parameter("lora_B", B.clone());
+      layer->lora_scale = 1.0;
+      layer->lora_dropout = 0.0;
+      pissa_init.emplace_back(name + ".init_lora_A", A.clone());
+      pissa_init.emplace_back(name + ".init_lora_B", B.clone());
+    }
+  }
+  return pissa_init;
+}
+
+bool is_trained(const std::string& name, const TrainConfig& cfg) {
+  if (cfg.train_type == "state") return contains(name, ".time_state");
+  if (cfg.peft == "none") return true;  // full training
+  if (is_adapter_name(name)) return true;
+  for (const std::string& part : cfg.train_parts)
+    if (contains(name, part)) return true;
+  return false;
+}
+
+int64_t freeze_all_but_trained(RWKV& model, const TrainConfig& cfg) {
+  int64_t trained = 0;
+  for (auto& p : model->named_parameters()) {
+    const bool train = is_trained(p.key(), cfg);
+    p.value().set_requires_grad(train);
+    if (train) trained += p.value().numel();
+  }
+  return trained;
+}
+
+StateDict trained_tensors(const RWKV& model, const TrainConfig& cfg) {
+  StateDict out;
+  for (const auto& p : model->named_parameters())
+    if (is_trained(p.key(), cfg)) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConfig& cfg, const std::string& path) {
+  auto params = model->named_parameters();
+  std::set<std::string> given;
+  for (const auto& [name, t] : adapter) {
+    const at::Tensor* p = params.find(name);
+    if (p == nullptr || !is_trained(name, cfg))
+      throw CheckpointError(fmt::format("{}: {} is not a tensor this run trains (an adapter of another kind or "
+                                        "model? this run: train_type {}, peft {})",
+                                        path, name, cfg.train_type, cfg.peft));
+    if (t.sizes() != p->sizes())
+      throw CheckpointError(fmt::format("{}: {} is {}, this model needs {} (an adapter for another model size or rank?)",
+                                        path, name, c10::str(t.sizes()), c10::str(p->sizes())));
+    given.insert(name);
+  }
+  for (const auto& p : params)
+    if (is_adapter_name(p.key()) && !given.count(p.key()))
+      throw CheckpointError(fmt::format("{}: {} is missing (an adapter of another kind or model?)", path, p.key()));
+  at::NoGradGuard no_grad;
+  for (const auto& [name, t] : adapter) params[name].copy_(t);
+}
+
+}  // namespace rwkv7
