@@ -17,18 +17,19 @@
 namespace rwkv7::cmd {
 
 int merge(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"base", "adapter", "out", "lora-alpha"});
+  const cli::Args args = cli::parse(argc, argv, {"base", "adapter", "out", "lora-alpha", "pissa-init"});
   if (args.help) {
     std::printf(
-        "usage: rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32]\n"
+        "usage: rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32 | --pissa-init I.pth]\n"
         "  --base        the model the adapter was trained on (.pth or .safetensors)\n"
         "  --adapter     RWKV-PEFT's rwkv-<n>.pth: state tuning (time_state), LoRA (lora_A/B) or DiSHA (disha),\n"
         "                with the LayerNorms it trained, which replace the base's\n"
         "  --out         where to write (atomically): a plain .pth dict, or safetensors for a .safetensors name\n"
         "  --lora-alpha  LoRA only, required: the lora_alpha of the training run (the update is scaled by\n"
         "                alpha / r; RWKV-PEFT's merge script assumes 16 unless told)\n"
+        "  --pissa-init  PiSSA only, required: the run's init_pissa.pth (its starting B0, A0): W' = W - B0 A0 + B A\n"
         "  A merged state keeps its time_state tensors beside the weights: use the merged file with\n"
-        "  --model BASE --state M.pth in logits, generate and eval. PiSSA adapters are not supported.\n");
+        "  --model BASE --state M.pth in logits, generate and eval (or the merged file alone as --model).\n");
     return 0;
   }
   const std::string base_path = args.require("base"), adapter_path = args.require("adapter");
@@ -42,7 +43,9 @@ int merge(int argc, char** argv) {
   // The adapter first: a wrong call fails before a large base is read.
   const StateDict adapter = read_weights(adapter_path);
   const AdapterKind kind = adapter_kind(adapter, adapter_path);
-  if (kind == kLora && !alpha)
+  const bool pissa = args.has("pissa-init");
+  if (pissa && alpha) throw cli::UsageError("--lora-alpha and --pissa-init exclude each other (PiSSA has no alpha)");
+  if (kind == kLora && !alpha && !pissa)
     throw cli::UsageError(adapter_path + " is a LoRA adapter: --lora-alpha is required, the lora_alpha it was "
                           "trained with (the update is scaled by alpha / r)");
   if (kind != kLora && alpha)
@@ -50,12 +53,14 @@ int merge(int argc, char** argv) {
                                       adapter_kind_name(kind)));
 
   MergeReport report;
-  const StateDict merged = merge_adapter(read_weights(base_path), adapter, alpha, base_path, adapter_path, &report);
+  const StateDict init = pissa ? read_weights(args.get("pissa-init", "")) : StateDict{};
+  const StateDict merged = merge_adapter(read_weights(base_path), adapter, alpha, base_path, adapter_path, &report,
+                                         pissa ? &init : nullptr);
   if (is_safetensors_path(out)) write_safetensors(out, merged);
   else write_pth(out, merged);
   std::printf("merged the %s adapter %s into %s: %lld weights changed, %lld tensors replaced, %lld added; "
               "wrote %zu tensors to %s\n",
-              adapter_kind_name(kind), adapter_path.c_str(), base_path.c_str(), static_cast<long long>(report.merged),
+              pissa ? "PiSSA" : adapter_kind_name(kind), adapter_path.c_str(), base_path.c_str(), static_cast<long long>(report.merged),
               static_cast<long long>(report.replaced), static_cast<long long>(report.added), merged.size(),
               out.c_str());
   return 0;

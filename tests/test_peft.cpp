@@ -45,6 +45,7 @@ std::string peft_yaml(const std::string& method, const std::string& proj_dir) {
   y += "lr_init: 6e-4\nlr_final: 1e-5\npeft: " + method + "\nlora_load: " + golden("peft/" + method + "/init.pth") + "\n";
   if (method == "lora") y += "lora_r: 8\nlora_alpha: 32\nlora_dropout: 0\n";
   if (method == "disha") y += "disha_r: 64\n";
+  if (method == "pissa") y += "pissa_r: 8\nsvd_niter: 4\npissa_init: " + golden("peft/pissa/init_pissa.pth") + "\n";
   return y;
 }
 
@@ -160,7 +161,9 @@ void expect_golden_peft_run(const std::string& method) {
   // the tuned model (base + our trained file) on the prompt: RWKV-PEFT's tuned logits
   const YAML::Node logits = load_json("peft/" + method + "/logits.json");
   RWKV model = load_model(golden(kTinyModel));
-  add_adapters(model, cfg, 0);
+  const std::string pissa_path = golden("peft/pissa/init_pissa.pth");
+  const StateDict pissa_start = read_pth(pissa_path);
+  add_adapters(model, cfg, 0, method == "pissa" ? &pissa_start : nullptr, pissa_path);
   load_trained_tensors(model, got, cfg, dir + "/run/rwkv-0.pth");
   model->eval();
   at::NoGradGuard no_grad;
@@ -173,6 +176,34 @@ void expect_golden_peft_run(const std::string& method) {
 TEST(PeftGolden, StateTuning) { expect_golden_peft_run("state"); }
 TEST(PeftGolden, Lora) { expect_golden_peft_run("lora"); }
 TEST(PeftGolden, Disha) { expect_golden_peft_run("disha"); }
+// PiSSA from RWKV-PEFT's own start (its randomized SVD's B0, A0: init.pth and init_pissa.pth)
+TEST(PeftGolden, Pissa) { expect_golden_peft_run("pissa"); }
+
+// Our own PiSSA start: the frozen residual plus B0 A0 is W again, and B0 A0 is close to W's best
+// rank-r part. With svd_niter 4 (RWKV-PEFT's default) the residual is within 1% of the optimum
+// (Eckart-Young: the norm of W's other singular values; torch.svd_lowrank reaches 0.44% on this
+// weight, whose spectrum is flat: s4/s5 = 0.98, so convergence is slow); with 300 iterations the top
+// singular values are W's to 1e-4.
+TEST(Peft, PissaStartIsTheTopSingularPartOfEachWeight) {
+  for (const int niter : {4, 300}) {
+    TrainConfig cfg = parse_train_config(peft_yaml("lora", scratch_dir("peft-pissa-init")), "test",
+                                         {"peft=pissa", "lora_load=", "pissa_r=4", "svd_niter=" + std::to_string(niter)});
+    RWKV base = load_model(golden(kTinyModel)), model = load_model(golden(kTinyModel));
+    const StateDict start = add_adapters(model, cfg, 7);
+    ASSERT_EQ(start.size(), 12u * 6 * 2);
+    const Linear& layer = model->block_list[5]->ffn->key;
+    const at::Tensor W = base->block_list[5]->ffn->key->weight.to(at::kDouble);
+    const at::Tensor BA = at::matmul(layer->lora_B, layer->lora_A).to(at::kDouble);
+    EXPECT_LE(testing::max_abs_diff(layer->weight.to(at::kDouble) + BA, W), 1e-6);
+    EXPECT_EQ(layer->lora_scale, 1.0);
+    const at::Tensor S = at::linalg_svdvals(W);
+    const double optimum = S.slice(0, 4).pow(2).sum().sqrt().item<double>();
+    const double ratio = at::linalg_norm(W - BA).item<double>() / optimum;
+    std::printf("  svd_niter %d: residual %.5f x the rank-4 optimum\n", niter, ratio);
+    if (niter == 4) EXPECT_LE(ratio, 1.01);
+    else EXPECT_LE(relative_error(at::linalg_svdvals(BA).slice(0, 0, 4), S.slice(0, 0, 4)), 1e-4);
+  }
+}
 
 // ---- beyond RWKV-PEFT's runs ----
 

@@ -55,7 +55,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> randomized_svd(const at::Tensor& 
 
 }  // namespace
 
-StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed) {
+// PiSSA's start of `module` in an init file (RWKV-PEFT writes its keys under "model.").
+at::Tensor pissa_start_of(const StateDict& file, const std::string& path, const std::string& module, const char* which,
+                          at::IntArrayRef shape) {
+  for (const auto& kv : file)
+    if (kv.first == module + ".init_" + which || kv.first == "model." + module + ".init_" + which) {
+      if (kv.second.sizes() != shape)
+        throw CheckpointError(fmt::format("{}: {} is {}, this model needs {} (the init of another model or rank?)", path,
+                                          kv.first, c10::str(kv.second.sizes()), c10::str(shape)));
+      return kv.second;
+    }
+  throw CheckpointError(fmt::format("{}: {}.init_{} is missing (the init of another model?)", path, module, which));
+}
+
+StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const StateDict* pissa_start,
+                       const std::string& pissa_start_path) {
   StateDict pissa_init;
   at::NoGradGuard no_grad;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -85,10 +99,16 @@ StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed) {
       const int64_t r = cfg.pissa_r;
       if (r > std::min(in, out))
         throw ConfigError(fmt::format("key 'pissa_r': {} is more than {}'s rank bound {}", r, name, std::min(in, out)));
-      auto [U, S, V] = randomized_svd(W, r, cfg.svd_niter, gen);
-      const at::Tensor root = S.sqrt();
-      const at::Tensor A = (root.unsqueeze(1) * V.t()).to(W.scalar_type());  // [r, in]
-      const at::Tensor B = (U * root.unsqueeze(0)).to(W.scalar_type());       // [out, r]
+      at::Tensor A, B;
+      if (pissa_start != nullptr) {
+        A = pissa_start_of(*pissa_start, pissa_start_path, name, "lora_A", {r, in}).to(W.options());
+        B = pissa_start_of(*pissa_start, pissa_start_path, name, "lora_B", {out, r}).to(W.options());
+      } else {
+        auto [U, S, V] = randomized_svd(W, r, cfg.svd_niter, gen);
+        const at::Tensor root = S.sqrt();
+        A = (root.unsqueeze(1) * V.t()).to(W.scalar_type());  // [r, in]
+        B = (U * root.unsqueeze(0)).to(W.scalar_type());       // [out, r]
+      }
       layer->weight.sub_(at::matmul(B, A));
       layer->lora_A = layer->register_parameter("lora_A", A.clone());
       layer->lora_B = layer->register_parameter("lora_B", B.clone());

@@ -22,9 +22,12 @@
 namespace rwkv7 {
 
 // Adds the fine-tuning tensors cfg asks for to `model` (the loaded base, fp32 on the CPU),
-// initialised as above; `seed` drives LoRA's A and PiSSA's SVD. PiSSA's starting (B, A) are
-// returned as "<module>.init_lora_A/B" (what merging a PiSSA adapter needs), else empty.
-StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed);
+// initialised as above; `seed` drives LoRA's A and PiSSA's SVD. PiSSA's starting (B0, A0) are
+// returned as "<module>.init_lora_A/B" (what merging a PiSSA adapter needs), else empty; with
+// `pissa_start` (such a dict, or RWKV-PEFT's init_pissa.pth whose keys start with "model.") they
+// are taken from there instead of an SVD.
+StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const StateDict* pissa_start = nullptr,
+                       const std::string& pissa_start_path = "");
 
 // Whether fine-tuning by cfg trains the parameter called `name`.
 bool is_trained(const std::string& name, const TrainConfig& cfg);

@@ -54,10 +54,21 @@ AdapterKind adapter_kind(const StateDict& adapter, const std::string& path) {
 }
 
 StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha,
-                        const std::string& base_path, const std::string& adapter_path, MergeReport* report) {
+                        const std::string& base_path, const std::string& adapter_path, MergeReport* report,
+                        const StateDict* pissa_init) {
   MergeReport rep;
   rep.kind = adapter_kind(adapter, adapter_path);
-  if (rep.kind == kLora) {
+  if (pissa_init != nullptr && rep.kind != kLora)
+    throw CheckpointError(fmt::format("{}: a PiSSA merge takes an adapter of lora_A / lora_B, this one is {}",
+                                      adapter_path, adapter_kind_name(rep.kind)));
+  // PiSSA's starting B0 A0 of module m (RWKV-PEFT writes its keys under "model.").
+  auto pissa_start = [&](const std::string& m, const char* which) -> const at::Tensor& {
+    for (const std::string& key : {m + ".init_" + which, "model." + m + ".init_" + which})
+      for (const auto& kv : *pissa_init)
+        if (kv.first == key) return kv.second;
+    throw CheckpointError(fmt::format("the PiSSA init file has no {}.init_{} (the init of another run?)", m, which));
+  };
+  if (rep.kind == kLora && pissa_init == nullptr) {
     std::string first;
     for (const auto& kv : adapter)
       if (first.empty() && is_lora(kv.first)) first = kv.first;
@@ -138,9 +149,20 @@ StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::op
         throw mismatch(key, A, w_key, w, "lora_A must be [r, in] for a weight [out, in]");
       if (B.dim() != 2 || B.size(0) != w.size(0) || B.size(1) != A.size(0))
         throw mismatch(b_key, B, w_key, w, fmt::format("lora_B must be [out, r], r = {} as in {}", A.size(0), key));
-      // y = W x + (alpha / r) B (A x) for every x, so W' = W + (alpha / r) B A (r: the rank, B's columns)
-      const double scale = *lora_alpha / double(B.size(1));
-      const at::Tensor delta = at::matmul(B.to(w.device(), at::kDouble), A.to(w.device(), at::kDouble)) * scale;
+      // y = W x + (alpha / r) B (A x) for every x, so W' = W + (alpha / r) B A (r: the rank, B's columns);
+      // PiSSA: y = (W - B0 A0) x + B A x
+      auto product = [&](const at::Tensor& b, const at::Tensor& a) {
+        return at::matmul(b.to(w.device(), at::kDouble), a.to(w.device(), at::kDouble));
+      };
+      at::Tensor delta;
+      if (pissa_init != nullptr) {
+        const at::Tensor &B0 = pissa_start(m, "lora_B"), &A0 = pissa_start(m, "lora_A");
+        if (B0.sizes() != B.sizes() || A0.sizes() != A.sizes())
+          throw mismatch(key, A, m + ".init_lora_A", A0, "PiSSA's init must have the adapter's shapes");
+        delta = product(B, A) - product(B0, A0);
+      } else {
+        delta = product(B, A) * (*lora_alpha / double(B.size(1)));
+      }
       w = (w.to(at::kDouble) + delta).to(w.scalar_type());
       ++rep.merged;
       continue;

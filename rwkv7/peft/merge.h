@@ -9,6 +9,8 @@
 //                 y = W x + (alpha / r) B A x, so W' = W + (alpha / r) B A
 //   DiSHA (bone)  <m>.disha [r, out]: y = W x + (sum over r-wide blocks of x, zero-padded) disha,
 //                 so column c of W gets row c mod r of disha: W'[o, c] = W[o, c] + disha[c % r, o]
+//   PiSSA         LoRA's tensors with scale 1, trained from (B0, A0), the top-r part of W, on the
+//                 frozen residual W - B0 A0 (init_pissa.pth holds B0, A0): W' = W - B0 A0 + B A
 // plus, beside LoRA and DiSHA, base tensors trained as they are (the LayerNorms, `ln` in their
 // names), which replace the base's.
 #pragma once
@@ -39,11 +41,13 @@ struct MergeReport {
 
 // The base with the adapter merged in, the base's key order kept (new time_state keys at the
 // end), each base tensor in its own dtype (the arithmetic in float64). `lora_alpha` is needed for
-// LoRA (the scale is alpha / r, r = lora_B.size(1)) and ignored otherwise. Throws CheckpointError,
+// LoRA (the scale is alpha / r, r = lora_B.size(1)) and ignored otherwise. With `pissa_init`
+// (<m>.init_lora_A / init_lora_B, with or without RWKV-PEFT's "model." prefix) a LoRA-shaped
+// adapter is PiSSA's: no alpha, and each W also loses its B0 A0. Throws CheckpointError,
 // one line naming the file and the tensor, for an adapter that does not fit the base: a module
 // the base lacks, a shape that disagrees, a mix of kinds, a missing or non-positive lora_alpha.
 StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha,
                         const std::string& base_path, const std::string& adapter_path,
-                        MergeReport* report = nullptr);
+                        MergeReport* report = nullptr, const StateDict* pissa_init = nullptr);
 
 }  // namespace rwkv7

@@ -146,6 +146,7 @@ const std::vector<Key>& keys() {
       key("disha_r", &TrainConfig::disha_r, "DiSHA block size r (divides every adapted layer's input width)"),
       key("pissa_r", &TrainConfig::pissa_r, "PiSSA rank r"),
       key("svd_niter", &TrainConfig::svd_niter, "PiSSA: subspace iterations of the randomized SVD"),
+      key("pissa_init", &TrainConfig::pissa_init, "PiSSA with lora_load: the init_pissa.pth of the run that made the adapter (its frozen residual W - B0 A0)"),
       key("train_parts", &TrainConfig::train_parts, "with peft: base tensors also trained, by name part (time, ln)"),
       key("dataload", &TrainConfig::dataload, "magic_prime: the seed's sampler; pad: sample i = ctx_len+1 tokens from the start of document i, targets past its end ignored"),
       key("data_shuffle", &TrainConfig::data_shuffle, "dataload pad: 1 visits the documents in a seeded random order, 0 in file order"),
@@ -252,6 +253,8 @@ void TrainConfig::validate_fine_tuning() const {
   need(pissa_r > 0, "pissa_r", "must be > 0, got " + std::to_string(pissa_r));
   need(svd_niter >= 0, "svd_niter", "must be >= 0");
   need(lora_load.empty() || peft != "none", "lora_load", "an adapter to start from needs peft: lora, disha or pissa");
+  need(pissa_init.empty() || (peft == "pissa" && !lora_load.empty()), "pissa_init",
+       "is the init of a PiSSA adapter given with lora_load (peft: pissa)");
   if (fine_tuning()) {
     need(!load_model.empty(), "load_model", "fine-tuning (train_type: state or peft) needs the base model to adapt");
     need(zero_stage == 0, "zero_stage", "fine-tuning keeps its few trained tensors unsharded; use zero_stage: 0");

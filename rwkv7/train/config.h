@@ -77,6 +77,7 @@ struct TrainConfig {
   int64_t disha_r = 64;
   int64_t pissa_r = 8;
   int64_t svd_niter = 4;
+  std::string pissa_init;           // with lora_load: the init_pissa.pth (B0, A0) of the run that made that adapter
   std::vector<std::string> train_parts = {"time", "ln"};  // base tensors trained beside an adapter (name contains)
   std::string dataload = "magic_prime";  // magic_prime: the seed's sampler; pad: one document per sample
   int64_t data_shuffle = 1;         // dataload pad: 1 documents in a seeded random order, 0 in file order

@@ -208,28 +208,18 @@ void Run::build_fine_tuned_model() {
   check_fits_config(model->shape, cfg, cfg.load_model);
   const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
                                              : static_cast<uint64_t>(std::time(nullptr));
-  const StateDict pissa_init = add_adapters(model, cfg, seed);
   const bool resumed = start.load_path != cfg.load_model;
-  const std::string pissa_file = dir.path() + "/init_pissa.pth";
-  if (cfg.peft == "pissa") {
-    if (!cfg.lora_load.empty())
-      throw ConfigError("key 'lora_load': a PiSSA adapter resumes from its own run folder (train_stage: 3), which "
-                        "holds the init_pissa.pth its frozen residual needs");
-    if (resumed) {  // the frozen residual W - B0 A0 of the run's own start, not of a new SVD
-      const StateDict init = read_pth(pissa_file);
-      at::NoGradGuard no_grad;
-      auto params = model->named_parameters();
-      for (size_t i = 0; i + 1 < pissa_init.size(); i += 2) {
-        const std::string module = pissa_init[i].first.substr(0, pissa_init[i].first.rfind(".init_lora_A"));
-        at::Tensor& W = params[module + ".weight"];
-        W.add_(at::matmul(pissa_init[i + 1].second, pissa_init[i].second));  // back to the base W
-        W.sub_(at::matmul(find_tensor(init, module + ".init_lora_B", pissa_file),
-                          find_tensor(init, module + ".init_lora_A", pissa_file)));
-      }
-    } else if (rank0) {
-      dir.save_weights(pissa_file, pissa_init);
-    }
-  }
+  // PiSSA trains (B, A) on the frozen residual W - B0 A0 of its start (B0, A0): a fresh run's own
+  // SVD; a resumed run's proj_dir/init_pissa.pth; for lora_load, pissa_init (the init of the run
+  // that made the adapter). The start is kept in proj_dir/init_pissa.pth for resume and merge.
+  const std::string own_pissa = dir.path() + "/init_pissa.pth";
+  const std::string pissa_path = cfg.peft != "pissa" ? "" : resumed ? own_pissa : cfg.pissa_init;
+  if (cfg.peft == "pissa" && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
+    throw ConfigError("key 'pissa_init': a PiSSA adapter from lora_load needs the init_pissa.pth of the run that made it");
+  const StateDict pissa_file = pissa_path.empty() ? StateDict{} : read_pth(pissa_path);
+  const StateDict pissa_start =
+      add_adapters(model, cfg, seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
+  if (cfg.peft == "pissa" && !resumed && rank0) dir.save_weights(own_pissa, pissa_start);
   if (resumed)
     load_trained_tensors(model, start.weights, cfg, start.load_path);
   else if (!cfg.lora_load.empty())
