@@ -69,18 +69,24 @@ int bench(int argc, char** argv) {
   const double flops_per_token = training_flops_per_token(run.model->shape);
   const double step_s = median(total);
   const double tokens_per_s = cfg.micro_bsz * cfg.ctx_len / step_s;
+  int64_t trained = 0, parameters = 0;  // fine-tuning trains a part (train_type, peft)
+  for (const auto& p : run.model->parameters()) {
+    parameters += p.numel();
+    if (p.requires_grad()) trained += p.numel();
+  }
   const std::string mfu = peak > 0 ? fmt::format("{:.4f}", flops_per_token * tokens_per_s / (peak * 1e12)) : "null";
   const std::string json = fmt::format(
       "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"device_name\": \"{}\", \"threads\": {}, "
       "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
       "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
-      "\"head_chunk\": {}, \"steps\": {}, "
+      "\"head_chunk\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
+      "\"trained_parameters\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
       "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
       "\"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"last_loss\": {:.4f}}}\n",
       cuda ? "cuda" : "cpu", json_escape(device_name), at::get_num_threads(), cfg.n_layer, cfg.n_embd,
       run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.precision, cfg.grad_cp,
-      cfg.fused_ops, cfg.head_chunk, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
+      cfg.fused_ops, cfg.head_chunk, cfg.train_type, cfg.peft, parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, peak_gib, memory_kind, last_loss);
   std::fputs(json.c_str(), stdout);
   if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);

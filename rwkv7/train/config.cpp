@@ -256,7 +256,6 @@ void TrainConfig::validate_fine_tuning() const {
   need(pissa_init.empty() || (peft == "pissa" && !lora_load.empty()), "pissa_init",
        "is the init of a PiSSA adapter given with lora_load (peft: pissa)");
   if (fine_tuning()) {
-    need(!load_model.empty(), "load_model", "fine-tuning (train_type: state or peft) needs the base model to adapt");
     need(zero_stage == 0, "zero_stage", "fine-tuning keeps its few trained tensors unsharded; use zero_stage: 0");
   }
 }
