@@ -37,3 +37,9 @@ for extra in "fused_ops=1" "fused_ops=1 grad_cp=0" "fused_ops=1 head_chunk=4096"
   # shellcheck disable=SC2086
   build-gpu/rwkv7 bench --config configs/minipile-L12-D768.yaml --steps 20 --warmup 5 $extra | tee -a "$OUT/bench.jsonl"
 done
+
+echo "== fine-tuning: state tuning and LoRA beside full training (the same model, bf16)"
+for extra in "train_type=state" "peft=lora" "peft=lora fused_ops=1"; do
+  # shellcheck disable=SC2086
+  build-gpu/rwkv7 bench --config configs/minipile-L12-D768.yaml --steps 20 --warmup 5 $extra | tee -a "$OUT/bench.jsonl"
+done

@@ -93,6 +93,32 @@ TEST(Cuda, Wkv7MatchesCpuOnB16T512H12) {
   for (int i = 0; i < 6; ++i) EXPECT_LE(relative_error(g_cuda[i], g_cpu[i]), 1e-3) << kGrad[i];
 }
 
+// State tuning's op on the GPU: RWKV-PEFT's fp64 cases (time_state shared by the batch), fp32
+// and bf16, at the bounds of the cases without a state.
+TEST(Cuda, Wkv7StateGolden) {
+  REQUIRE_CUDA();
+  const at::Device gpu(at::kCUDA, 0);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    double worst = 0;
+    int tested = 0;
+    for (auto& [name, c] : testing::wkv7_golden_cases("wkv7_state_cases.pth")) {
+      if (c["r"].size(1) % 16 != 0) continue;
+      std::vector<at::Tensor> in;
+      for (const char* n : kIn) in.push_back(c[n].to(gpu, dtype).detach().requires_grad_(true));
+      at::Tensor s0 = c["s"].to(gpu, at::kFloat).detach().requires_grad_(true);
+      at::Tensor y = wkv7_state(in[0], in[1], in[2], in[3], in[4], in[5], s0);
+      (y.to(at::kDouble) * c["dy"].to(gpu)).sum().backward();
+      worst = std::max(worst, relative_error(y.cpu(), c["y"]));
+      for (int i = 0; i < 6; ++i) worst = std::max(worst, relative_error(in[i].grad().cpu(), c[kGrad[i]]));
+      worst = std::max(worst, relative_error(s0.grad().cpu(), c["ds"]));
+      ++tested;
+    }
+    std::printf("[ cuda state %s ] worst relative error %.3g over %d cases\n", c10::toString(dtype), worst, tested);
+    EXPECT_EQ(tested, 2);
+    EXPECT_LE(worst, dtype == at::kFloat ? 1e-4 : 1e-2);
+  }
+}
+
 TEST(Cuda, Wkv7ArgumentErrors) {
   REQUIRE_CUDA();
   auto x = at::randn({1, 20, 1, 64}, at::Device(at::kCUDA, 0));

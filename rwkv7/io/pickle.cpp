@@ -58,131 +58,164 @@ class Unpickler {
     while (true) {
       const size_t at = pos_;
       const uint8_t op = byte();
-      switch (op) {
-        case 0x80: byte(); break;       // PROTO
-        case 0x95: take(8); break;      // FRAME
-        case '.':                       // STOP
-          if (stack_.size() != 1) fail(at, "stack not of size 1 at STOP");
-          return stack_.back();
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'N': push(make(Kind::None)); break;
-        case 0x88: case 0x89: {
-          auto v = make(Kind::Bool);
-          v->boolean = op == 0x88;
-          push(v);
-          break;
-        }
-        case 'K': push_int(u8()); break;
-        case 'M': push_int(le(2)); break;
-        case 'J': push_int(static_cast<int32_t>(le(4))); break;
-        case 0x8a: {  // LONG1: n bytes, little-endian two's complement
-          const size_t n = u8();
-          if (n > 8) fail(at, "integer wider than 64 bits");
-          uint64_t x = le(n);
-          if (n > 0 && n < 8 && (x >> (8 * n - 1)) & 1) x |= ~uint64_t(0) << (8 * n);
-          push_int(static_cast<int64_t>(x));
-          break;
-        }
-        case 'G': {  // BINFLOAT, big-endian
-          uint64_t x = 0;
-          for (char c : take(8)) x = (x << 8) | static_cast<uint8_t>(c);
-          auto v = make(Kind::Float);
-          std::memcpy(&v->real, &x, 8);
-          push(v);
-          break;
-        }
-        case 'X': push_string(take(le(4))); break;
-        case 0x8c: push_string(take(u8())); break;
-        case 0x8d: push_string(take(le(8))); break;
-        case 'c': {
-          std::string module = line(), name = line();
-          auto g = make(Kind::Global);
-          g->text = module + "." + name;
-          push(g);
-          break;
-        }
-        case 0x93: {  // STACK_GLOBAL
-          auto name = pop(at), module = pop(at);
-          if (name->kind != Kind::String || module->kind != Kind::String)
-            fail(at, "STACK_GLOBAL needs two strings");
-          auto g = make(Kind::Global);
-          g->text = module->text + "." + name->text;
-          push(g);
-          break;
-        }
-        case '}': push(make(Kind::Dict)); break;
-        case ']': push(make(Kind::List)); break;
-        case ')': push(make(Kind::Tuple)); break;
-        case 't': {
-          auto t = make(Kind::Tuple);
-          t->items = pop_to_mark(at);
-          push(t);
-          break;
-        }
-        case 0x85: case 0x86: case 0x87: {
-          auto t = make(Kind::Tuple);
-          t->items.resize(op - 0x84);
-          for (size_t i = t->items.size(); i-- > 0;) t->items[i] = pop(at);
-          push(t);
-          break;
-        }
-        case 's': {
-          auto value = pop(at), key = pop(at);
-          set_item(at, top(at), key, value);
-          break;
-        }
-        case 'u': {
-          auto items = pop_to_mark(at);
-          if (items.size() % 2) fail(at, "SETITEMS with an odd number of items");
-          auto d = top(at);
-          for (size_t i = 0; i < items.size(); i += 2) set_item(at, d, items[i], items[i + 1]);
-          break;
-        }
-        case 'a': {
-          auto value = pop(at);
-          auto l = top(at);
-          if (l->kind != Kind::List) fail(at, "APPEND to a non-list");
-          l->items.push_back(value);
-          break;
-        }
-        case 'e': {
-          auto items = pop_to_mark(at);
-          auto l = top(at);
-          if (l->kind != Kind::List) fail(at, "APPENDS to a non-list");
-          l->items.insert(l->items.end(), items.begin(), items.end());
-          break;
-        }
-        case 'q': memo_put(u8(), at); break;
-        case 'r': memo_put(le(4), at); break;
-        case 0x94: memo_put(memo_.size(), at); break;
-        case 'h': memo_get(u8(), at); break;
-        case 'j': memo_get(le(4), at); break;
-        case 'Q': push(persistent_load(at, pop(at))); break;
-        case 'R': {
-          auto args = pop(at), callable = pop(at);
-          push(reduce(at, callable, args));
-          break;
-        }
-        case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), how Python objects (a whole nn.Module) are pickled
-          pop(at);
-          auto cls = pop(at);
-          fail(at, "it holds a pickled Python object (" + (cls->kind == Kind::Global ? cls->text : std::string("?")) +
-                       "), not a state_dict of tensors: a whole model saved with torch.save(model, ...)? In "
-                       "Python, load it and save torch.save(model.state_dict(), path)");
-        }
-        case 'b': {  // BUILD: OrderedDict's _metadata and the like carry nothing we need
-          pop(at);
-          auto obj = top(at);
-          if (obj->kind != Kind::Dict && obj->kind != Kind::Tensor)
-            fail(at, "BUILD on an unsupported object");
-          break;
-        }
-        default: fail(at, "unsupported pickle opcode 0x" + hex(op));
+      if (op == '.') {  // STOP
+        if (stack_.size() != 1) fail(at, "stack not of size 1 at STOP");
+        return stack_.back();
       }
+      // The groups take disjoint sets of opcodes; each returns false for one it does not take.
+      if (!scalar_op(op, at) && !container_op(op, at) && !memo_op(op, at) && !object_op(op, at))
+        fail(at, "unsupported pickle opcode 0x" + hex(op));
     }
   }
 
  private:
+  // PROTO, FRAME and the opcodes that push a None, bool, int, float or string.
+  bool scalar_op(uint8_t op, size_t at) {
+    switch (op) {
+      case 0x80: byte(); break;       // PROTO
+      case 0x95: take(8); break;      // FRAME
+      case 'N': push(make(Kind::None)); break;
+      case 0x88: case 0x89: {
+        auto v = make(Kind::Bool);
+        v->boolean = op == 0x88;
+        push(v);
+        break;
+      }
+      case 'K': push_int(u8()); break;
+      case 'M': push_int(le(2)); break;
+      case 'J': push_int(static_cast<int32_t>(le(4))); break;
+      case 0x8a: {  // LONG1: n bytes, little-endian two's complement
+        const size_t n = u8();
+        if (n > 8) fail(at, "integer wider than 64 bits");
+        uint64_t x = le(n);
+        if (n > 0 && n < 8 && (x >> (8 * n - 1)) & 1) x |= ~uint64_t(0) << (8 * n);
+        push_int(static_cast<int64_t>(x));
+        break;
+      }
+      case 'G': {  // BINFLOAT, big-endian
+        uint64_t x = 0;
+        for (char c : take(8)) x = (x << 8) | static_cast<uint8_t>(c);
+        auto v = make(Kind::Float);
+        std::memcpy(&v->real, &x, 8);
+        push(v);
+        break;
+      }
+      case 'X': push_string(take(le(4))); break;
+      case 0x8c: push_string(take(u8())); break;
+      case 0x8d: push_string(take(le(8))); break;
+      default: return false;
+    }
+    return true;
+  }
+
+  // MARK and the opcodes that build or fill a tuple, list or dict.
+  bool container_op(uint8_t op, size_t at) {
+    switch (op) {
+      case '(': marks_.push_back(stack_.size()); break;
+      case '}': push(make(Kind::Dict)); break;
+      case ']': push(make(Kind::List)); break;
+      case ')': push(make(Kind::Tuple)); break;
+      case 't': {
+        auto t = make(Kind::Tuple);
+        t->items = pop_to_mark(at);
+        push(t);
+        break;
+      }
+      case 0x85: case 0x86: case 0x87: {
+        auto t = make(Kind::Tuple);
+        t->items.resize(op - 0x84);
+        for (size_t i = t->items.size(); i-- > 0;) t->items[i] = pop(at);
+        push(t);
+        break;
+      }
+      case 's': {
+        auto value = pop(at), key = pop(at);
+        set_item(at, top(at), key, value);
+        break;
+      }
+      case 'u': {
+        auto items = pop_to_mark(at);
+        if (items.size() % 2) fail(at, "SETITEMS with an odd number of items");
+        auto d = top(at);
+        for (size_t i = 0; i < items.size(); i += 2) set_item(at, d, items[i], items[i + 1]);
+        break;
+      }
+      case 'a': {
+        auto value = pop(at);
+        auto l = top(at);
+        if (l->kind != Kind::List) fail(at, "APPEND to a non-list");
+        l->items.push_back(value);
+        break;
+      }
+      case 'e': {
+        auto items = pop_to_mark(at);
+        auto l = top(at);
+        if (l->kind != Kind::List) fail(at, "APPENDS to a non-list");
+        l->items.insert(l->items.end(), items.begin(), items.end());
+        break;
+      }
+      default: return false;
+    }
+    return true;
+  }
+
+  // BINPUT, LONG_BINPUT, MEMOIZE, BINGET, LONG_BINGET.
+  bool memo_op(uint8_t op, size_t at) {
+    switch (op) {
+      case 'q': memo_put(u8(), at); break;
+      case 'r': memo_put(le(4), at); break;
+      case 0x94: memo_put(memo_.size(), at); break;
+      case 'h': memo_get(u8(), at); break;
+      case 'j': memo_get(le(4), at); break;
+      default: return false;
+    }
+    return true;
+  }
+
+  // GLOBAL, STACK_GLOBAL, BINPERSID, REDUCE, NEWOBJ (refused) and BUILD.
+  bool object_op(uint8_t op, size_t at) {
+    switch (op) {
+      case 'c': {
+        std::string module = line(), name = line();
+        auto g = make(Kind::Global);
+        g->text = module + "." + name;
+        push(g);
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        auto name = pop(at), module = pop(at);
+        if (name->kind != Kind::String || module->kind != Kind::String)
+          fail(at, "STACK_GLOBAL needs two strings");
+        auto g = make(Kind::Global);
+        g->text = module->text + "." + name->text;
+        push(g);
+        break;
+      }
+      case 'Q': push(persistent_load(at, pop(at))); break;
+      case 'R': {
+        auto args = pop(at), callable = pop(at);
+        push(reduce(at, callable, args));
+        break;
+      }
+      case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), how Python objects (a whole nn.Module) are pickled
+        pop(at);
+        auto cls = pop(at);
+        fail(at, "it holds a pickled Python object (" + (cls->kind == Kind::Global ? cls->text : std::string("?")) +
+                     "), not a state_dict of tensors: a whole model saved with torch.save(model, ...)? In "
+                     "Python, load it and save torch.save(model.state_dict(), path)");
+      }
+      case 'b': {  // BUILD: OrderedDict's _metadata and the like carry nothing we need
+        pop(at);
+        auto obj = top(at);
+        if (obj->kind != Kind::Dict && obj->kind != Kind::Tensor)
+          fail(at, "BUILD on an unsupported object");
+        break;
+      }
+      default: return false;
+    }
+    return true;
+  }
+
   [[noreturn]] void fail(size_t at, const std::string& what) const {
     throw std::runtime_error("data.pkl byte " + std::to_string(at) + ": " + what);
   }

@@ -53,42 +53,47 @@ AdapterKind adapter_kind(const StateDict& adapter, const std::string& path) {
   return !state.empty() ? kState : !lora.empty() ? kLora : kDisha;
 }
 
-StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha,
-                        const std::string& base_path, const std::string& adapter_path, MergeReport* report,
-                        const StateDict* pissa_init) {
-  MergeReport rep;
-  rep.kind = adapter_kind(adapter, adapter_path);
-  if (pissa_init != nullptr && rep.kind != kLora)
+namespace {
+
+// PiSSA takes a LoRA adapter; LoRA without PiSSA needs the positive lora_alpha it was trained with.
+void check_merge_args(const StateDict& adapter, AdapterKind kind, std::optional<double> lora_alpha,
+                      const std::string& adapter_path, const StateDict* pissa_init) {
+  if (pissa_init != nullptr && kind != kLora)
     throw CheckpointError(fmt::format("{}: a PiSSA merge takes an adapter of lora_A / lora_B, this one is {}",
-                                      adapter_path, adapter_kind_name(rep.kind)));
-  // PiSSA's starting B0 A0 of module m (RWKV-PEFT writes its keys under "model.").
-  auto pissa_start = [&](const std::string& m, const char* which) -> const at::Tensor& {
-    for (const std::string& key : {m + ".init_" + which, "model." + m + ".init_" + which})
-      for (const auto& kv : *pissa_init)
-        if (kv.first == key) return kv.second;
-    throw CheckpointError(fmt::format("the PiSSA init file has no {}.init_{} (the init of another run?)", m, which));
-  };
-  if (rep.kind == kLora && pissa_init == nullptr) {
-    std::string first;
-    for (const auto& kv : adapter)
-      if (first.empty() && is_lora(kv.first)) first = kv.first;
-    if (!lora_alpha)
-      throw CheckpointError(fmt::format(
-          "{}: {} is LoRA, whose update is scaled by lora_alpha / r: give the lora_alpha it was trained with "
-          "(rwkv7 merge --lora-alpha; RWKV-PEFT's merge script assumes 16)", adapter_path, first));
-    if (!(*lora_alpha > 0) || !std::isfinite(*lora_alpha))
-      throw CheckpointError(fmt::format("{}: {}: lora_alpha must be a positive number, got {}", adapter_path, first,
-                                        *lora_alpha));
+                                      adapter_path, adapter_kind_name(kind)));
+  if (kind != kLora || pissa_init != nullptr) return;
+  std::string first;
+  for (const auto& kv : adapter)
+    if (first.empty() && is_lora(kv.first)) first = kv.first;
+  if (!lora_alpha)
+    throw CheckpointError(fmt::format(
+        "{}: {} is LoRA, whose update is scaled by lora_alpha / r: give the lora_alpha it was trained with "
+        "(rwkv7 merge --lora-alpha; RWKV-PEFT's merge script assumes 16)", adapter_path, first));
+  if (!(*lora_alpha > 0) || !std::isfinite(*lora_alpha))
+    throw CheckpointError(fmt::format("{}: {}: lora_alpha must be a positive number, got {}", adapter_path, first,
+                                      *lora_alpha));
+}
+
+// PiSSA's starting B0 A0 of module m (RWKV-PEFT writes its keys under "model.").
+const at::Tensor& pissa_start(const StateDict& pissa_init, const std::string& m, const char* which) {
+  for (const std::string& key : {m + ".init_" + which, "model." + m + ".init_" + which})
+    for (const auto& kv : pissa_init)
+      if (kv.first == key) return kv.second;
+  throw CheckpointError(fmt::format("the PiSSA init file has no {}.init_{} (the init of another run?)", m, which));
+}
+
+// What the merge steps share. `out` starts as the base: the base's tensors are shared with `out`
+// until replaced; nothing below writes into one.
+struct MergeState {
+  MergeState(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha_,
+             const std::string& base_path_, const std::string& adapter_path_, const StateDict* pissa_init_)
+      : lora_alpha(lora_alpha_), base_path(base_path_), adapter_path(adapter_path_), pissa_init(pissa_init_),
+        out(base), given(adapter.begin(), adapter.end()) {
+    for (size_t i = 0; i < out.size(); ++i) index.emplace(out[i].first, i);
   }
 
-  // The base's tensors are shared with `out` until replaced; nothing below writes into one.
-  StateDict out = base;
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < out.size(); ++i) index.emplace(out[i].first, i);
-  const std::map<std::string, at::Tensor> given(adapter.begin(), adapter.end());
-
   // The base tensor `name` that the adapter's `key` acts on.
-  auto target = [&](const std::string& key, const std::string& name) -> at::Tensor& {
+  at::Tensor& target(const std::string& key, const std::string& name) {
     const auto it = index.find(name);
     if (it == index.end())
       throw CheckpointError(key == name ? fmt::format("{}: {} is not in {} (an adapter for another model?)",
@@ -96,15 +101,27 @@ StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::op
                                         : fmt::format("{}: {} has no {} in {} (an adapter for another model?)",
                                                       adapter_path, key, name, base_path));
     return out[it->second].second;
-  };
-  auto mismatch = [&](const std::string& key, const at::Tensor& t, const std::string& name, const at::Tensor& w,
-                      const std::string& rule) {
+  }
+
+  CheckpointError mismatch(const std::string& key, const at::Tensor& t, const std::string& name, const at::Tensor& w,
+                           const std::string& rule) const {
     return CheckpointError(fmt::format("{}: {} is {}, {}'s {} is {}: {} (an adapter for another model?)",
                                        adapter_path, key, shape(t), base_path, name, shape(w), rule));
-  };
+  }
 
-  // First what replaces or joins the base (RWKV-PEFT's scripts copy the adapter's keys into the
-  // base dict before merging anything), then the LoRA and DiSHA deltas.
+  const std::optional<double> lora_alpha;
+  const std::string& base_path;
+  const std::string& adapter_path;
+  const StateDict* const pissa_init;
+  StateDict out;
+  const std::map<std::string, at::Tensor> given;
+  std::map<std::string, size_t> index;
+  MergeReport rep;
+};
+
+// What replaces or joins the base: time_state keys, and base tensors trained as they are.
+// Replaces in `s.out`; returns the keys the base lacks, in the adapter's order.
+StateDict copy_plain_tensors(MergeState& s, const StateDict& adapter) {
   StateDict added;
   for (const auto& [key, t] : adapter) {
     if (is_lora(key) || is_disha(key)) continue;
@@ -112,82 +129,109 @@ StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::op
       // blocks.<i>.att.time_state: layer i's initial WKV state, one [N, N] per head of r_k [H, N].
       // Kept in the adapter's dtype (the WKV state is float32 in inference).
       const std::string rk_key = module_of(key, ".time_state") + ".r_k";
-      const at::Tensor& rk = target(key, rk_key);
+      const at::Tensor& rk = s.target(key, rk_key);
       if (rk.dim() != 2 || t.sizes() != at::IntArrayRef({rk.size(0), rk.size(1), rk.size(1)}))
-        throw mismatch(key, t, rk_key, rk, "time_state must be [H, N, N] for r_k [H, N]");
-      const auto it = index.find(key);
-      if (it != index.end()) {
-        out[it->second].second = t;
-        ++rep.replaced;
+        throw s.mismatch(key, t, rk_key, rk, "time_state must be [H, N, N] for r_k [H, N]");
+      const auto it = s.index.find(key);
+      if (it != s.index.end()) {
+        s.out[it->second].second = t;
+        ++s.rep.replaced;
       } else {
         added.emplace_back(key, t);
-        ++rep.added;
+        ++s.rep.added;
       }
       continue;
     }
     // A base tensor trained as it is (RWKV-PEFT's train_parts: the LayerNorms): replaces the base's.
-    at::Tensor& w = target(key, key);
-    if (t.sizes() != w.sizes()) throw mismatch(key, t, key, w, "a trained base tensor keeps its shape");
+    at::Tensor& w = s.target(key, key);
+    if (t.sizes() != w.sizes()) throw s.mismatch(key, t, key, w, "a trained base tensor keeps its shape");
     w = t.to(w.device(), w.scalar_type());
-    ++rep.replaced;
+    ++s.rep.replaced;
   }
+  return added;
+}
 
+// The float64 delta of module m's weight w, from the adapter's A = <m>.lora_A (`key`) and B.
+at::Tensor lora_delta(const MergeState& s, const std::string& m, const std::string& key, const at::Tensor& A,
+                      const at::Tensor& B, const at::Tensor& w) {
+  // y = W x + (alpha / r) B (A x) for every x, so W' = W + (alpha / r) B A (r: the rank, B's columns);
+  // PiSSA: y = (W - B0 A0) x + B A x
+  auto product = [&w](const at::Tensor& b, const at::Tensor& a) {
+    return at::matmul(b.to(w.device(), at::kDouble), a.to(w.device(), at::kDouble));
+  };
+  if (s.pissa_init != nullptr) {
+    const at::Tensor &B0 = pissa_start(*s.pissa_init, m, "lora_B"), &A0 = pissa_start(*s.pissa_init, m, "lora_A");
+    if (B0.sizes() != B.sizes() || A0.sizes() != A.sizes())
+      throw s.mismatch(key, A, m + ".init_lora_A", A0, "PiSSA's init must have the adapter's shapes");
+    return product(B, A) - product(B0, A0);
+  }
+  return product(B, A) * (*s.lora_alpha / double(B.size(1)));
+}
+
+// <m>.lora_A (`key`, A) with its <m>.lora_B into <m>.weight.
+void merge_lora(MergeState& s, const std::string& key, const at::Tensor& A) {
+  const std::string m = module_of(key, ".lora_A"), b_key = m + ".lora_B", w_key = m + ".weight";
+  const auto b = s.given.find(b_key);
+  if (b == s.given.end())
+    throw CheckpointError(fmt::format("{}: {} has no {} beside it", s.adapter_path, key, b_key));
+  const at::Tensor& B = b->second;
+  at::Tensor& w = s.target(key, w_key);
+  if (w.dim() != 2 || A.dim() != 2 || A.size(0) == 0 || A.size(1) != w.size(1))
+    throw s.mismatch(key, A, w_key, w, "lora_A must be [r, in] for a weight [out, in]");
+  if (B.dim() != 2 || B.size(0) != w.size(0) || B.size(1) != A.size(0))
+    throw s.mismatch(b_key, B, w_key, w, fmt::format("lora_B must be [out, r], r = {} as in {}", A.size(0), key));
+  const at::Tensor delta = lora_delta(s, m, key, A, B, w);
+  w = (w.to(at::kDouble) + delta).to(w.scalar_type());
+  ++s.rep.merged;
+}
+
+// <m>.disha (`key`, t) into <m>.weight.
+void merge_disha(MergeState& s, const std::string& key, const at::Tensor& t) {
+  const std::string w_key = module_of(key, ".disha") + ".weight";
+  at::Tensor& w = s.target(key, w_key);
+  if (t.dim() == 3)
+    throw CheckpointError(fmt::format("{}: {} is {}: DiSHA's bat mode ([in / r, r, r]), which is not supported "
+                                      "(bone mode's disha is [r, out])", s.adapter_path, key, shape(t)));
+  if (w.dim() != 2 || t.dim() != 2 || t.size(0) == 0 || t.size(1) != w.size(0))
+    throw s.mismatch(key, t, w_key, w, "disha must be [r, out] for a weight [out, in]");
+  // The forward adds (sum over blocks b of x[b r + j], x zero-padded to whole blocks) disha[j, o]:
+  // input channel c meets row c % r, so W'[o, c] = W[o, c] + disha[c % r, o], i.e. disha^T
+  // repeated along the input and cut to its width.
+  const int64_t in = w.size(1), r = t.size(0);
+  const at::Tensor delta = t.to(w.device(), at::kDouble).t().repeat({1, (in + r - 1) / r}).narrow(1, 0, in);
+  w = (w.to(at::kDouble) + delta).to(w.scalar_type());
+  ++s.rep.merged;
+}
+
+}  // namespace
+
+StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha,
+                        const std::string& base_path, const std::string& adapter_path, MergeReport* report,
+                        const StateDict* pissa_init) {
+  const AdapterKind kind = adapter_kind(adapter, adapter_path);
+  check_merge_args(adapter, kind, lora_alpha, adapter_path, pissa_init);
+  MergeState s(base, adapter, lora_alpha, base_path, adapter_path, pissa_init);
+  s.rep.kind = kind;
+
+  // First what replaces or joins the base (RWKV-PEFT's scripts copy the adapter's keys into the
+  // base dict before merging anything), then the LoRA and DiSHA deltas.
+  StateDict added = copy_plain_tensors(s, adapter);
   for (const auto& [key, t] : adapter) {
     if (ends_with(key, ".lora_B")) {
       const std::string a_key = module_of(key, ".lora_B") + ".lora_A";
-      if (!given.count(a_key))
+      if (!s.given.count(a_key))
         throw CheckpointError(fmt::format("{}: {} has no {} beside it", adapter_path, key, a_key));
       continue;  // merged with its lora_A
     }
-    if (ends_with(key, ".lora_A")) {
-      const std::string m = module_of(key, ".lora_A"), b_key = m + ".lora_B", w_key = m + ".weight";
-      const auto b = given.find(b_key);
-      if (b == given.end()) throw CheckpointError(fmt::format("{}: {} has no {} beside it", adapter_path, key, b_key));
-      const at::Tensor &A = t, &B = b->second;
-      at::Tensor& w = target(key, w_key);
-      if (w.dim() != 2 || A.dim() != 2 || A.size(0) == 0 || A.size(1) != w.size(1))
-        throw mismatch(key, A, w_key, w, "lora_A must be [r, in] for a weight [out, in]");
-      if (B.dim() != 2 || B.size(0) != w.size(0) || B.size(1) != A.size(0))
-        throw mismatch(b_key, B, w_key, w, fmt::format("lora_B must be [out, r], r = {} as in {}", A.size(0), key));
-      // y = W x + (alpha / r) B (A x) for every x, so W' = W + (alpha / r) B A (r: the rank, B's columns);
-      // PiSSA: y = (W - B0 A0) x + B A x
-      auto product = [&](const at::Tensor& b, const at::Tensor& a) {
-        return at::matmul(b.to(w.device(), at::kDouble), a.to(w.device(), at::kDouble));
-      };
-      at::Tensor delta;
-      if (pissa_init != nullptr) {
-        const at::Tensor &B0 = pissa_start(m, "lora_B"), &A0 = pissa_start(m, "lora_A");
-        if (B0.sizes() != B.sizes() || A0.sizes() != A.sizes())
-          throw mismatch(key, A, m + ".init_lora_A", A0, "PiSSA's init must have the adapter's shapes");
-        delta = product(B, A) - product(B0, A0);
-      } else {
-        delta = product(B, A) * (*lora_alpha / double(B.size(1)));
-      }
-      w = (w.to(at::kDouble) + delta).to(w.scalar_type());
-      ++rep.merged;
-      continue;
-    }
-    if (is_disha(key)) {
-      const std::string w_key = module_of(key, ".disha") + ".weight";
-      at::Tensor& w = target(key, w_key);
-      if (t.dim() == 3)
-        throw CheckpointError(fmt::format("{}: {} is {}: DiSHA's bat mode ([in / r, r, r]), which is not supported "
-                                          "(bone mode's disha is [r, out])", adapter_path, key, shape(t)));
-      if (w.dim() != 2 || t.dim() != 2 || t.size(0) == 0 || t.size(1) != w.size(0))
-        throw mismatch(key, t, w_key, w, "disha must be [r, out] for a weight [out, in]");
-      // The forward adds (sum over blocks b of x[b r + j], x zero-padded to whole blocks) disha[j, o]:
-      // input channel c meets row c % r, so W'[o, c] = W[o, c] + disha[c % r, o], i.e. disha^T
-      // repeated along the input and cut to its width.
-      const int64_t in = w.size(1), r = t.size(0);
-      const at::Tensor delta = t.to(w.device(), at::kDouble).t().repeat({1, (in + r - 1) / r}).narrow(1, 0, in);
-      w = (w.to(at::kDouble) + delta).to(w.scalar_type());
-      ++rep.merged;
-    }
+    if (ends_with(key, ".lora_A"))
+      merge_lora(s, key, t);
+    else if (is_disha(key))
+      merge_disha(s, key, t);
   }
 
-  for (auto& kv : added) out.push_back(std::move(kv));
-  if (report) *report = rep;
-  return out;
+  for (auto& kv : added) s.out.push_back(std::move(kv));
+  if (report) *report = s.rep;
+  return std::move(s.out);
 }
 
 }  // namespace rwkv7

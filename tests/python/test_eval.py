@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from conftest import DATA, golden
+from test_cli import run_app, write_config
 
 
 def lambada_jsonl(path, limit):
@@ -113,6 +114,51 @@ def test_world_tokenizer(app, tmp_path):
     assert got["n"] == 12
     assert abs(got["ppl"] - ref["ppl"]) <= 1e-4 * ref["ppl"], (got, ref)
     assert got["correct"] == ref["correct"]
+
+
+def test_a_checkpoint_our_trainer_writes(app, tmp_path):
+    # a short byte-level run (L2 D64, ctx_len 32, 24 steps): its rwkv-0.pth, scored by us and by the rwkv package
+    run = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.yaml", proj_dir=run, ctx_len=32, magic_prime=52919, epoch_samples=96,
+                       epoch_limit=1, warmup_steps=4)
+    r = run_app(app, "train", "--config", cfg, timeout=300)
+    assert r.returncode == 0, r.stderr
+    model = run / "rwkv-0.pth"
+    assert model.exists(), os.listdir(run)
+    sd = torch.load(model, weights_only=True)
+    assert sd["emb.weight"].shape == (256, 64) and sd["emb.weight"].dtype == torch.float32
+    texts = lambada_jsonl(tmp_path / "l.jsonl", 20)
+    rnn = rwkv_package(model)
+    texts += greedy_documents(rnn, ["She opened the door and", "In the morning the", "He said that the",
+                                    "The man and the", "It was a"])
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    ref = reference_score(rnn, texts, lambda s: list(s.encode("utf-8")))
+    assert ref["correct"] >= 1, ref  # the greedy documents are right, so accuracy is tested
+    got = ours(app, model, tmp_path / "l.jsonl", "--tokenizer", "bytes")
+    assert got["n"] == ref["n"] == len(texts)
+    assert abs(got["ppl"] - ref["ppl"]) <= 1e-4 * ref["ppl"], (got, ref)
+    assert got["correct"] == ref["correct"], (got, ref)
+
+
+def test_generate_and_eval_take_a_safetensors_model(app, tmp_path):
+    pth = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+    st = tmp_path / "x.safetensors"
+    subprocess.run([str(app), "convert", "--in", pth, "--out", st], check=True, capture_output=True)
+    for sampling in (["--temperature", "0"], ["--temperature", "1.0", "--top-p", "0.9", "--seed", "7"]):
+        outs = []
+        for model in (pth, st):
+            # bytes, not text: the tiny model's sampled bytes are not always UTF-8
+            r = subprocess.run([str(app), "generate", "--model", str(model), "--tokenizer", "bytes", "--prompt",
+                                "The cat sat on the", "--max-tokens", "40", *sampling], capture_output=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            outs.append(r.stdout)
+        assert outs[0].startswith(b"The cat sat on the") and len(outs[0]) > 30, outs
+        assert outs[0] == outs[1], (sampling, outs)
+    lambada_jsonl(tmp_path / "l.jsonl", 6)
+    a, b = (ours(app, m, tmp_path / "l.jsonl", "--tokenizer", "bytes") for m in (pth, st))
+    for r in (a, b):
+        del r["model"], r["seconds"]
+    assert a["n"] == 6 and a == b, (a, b)
 
 
 def test_bad_lines_name_their_line_or_are_skipped_and_counted(app, tmp_path):

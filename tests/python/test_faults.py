@@ -288,3 +288,72 @@ def test_the_seeds_ways_to_continue_are_not_refused(app, tmp_path):
     b = subprocess.run([str(app), "bench", "--config", str(cfg), "--steps", "1", "--warmup", "0", "zero_stage=1"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert b.returncode == 0, b.stderr
+
+
+# ---- 7. plot onto a full disk ----
+
+def run_with_metrics(path, steps=60):
+    """A proj_dir holding a metrics.jsonl as the trainer writes it: steps, a validation every 20
+    steps, and a last line cut by a kill."""
+    path.mkdir()
+    lines = []
+    for s in range(steps):
+        lines.append(json.dumps({"step": s, "epoch": s // 20, "loss": 5.5 - 0.03 * s + 0.1 * (s % 3),
+                                 "lr": 6e-4 * (1 - s / steps), "grad_norm": 1.0, "tokens": 256 * (s + 1),
+                                 "tokens_per_s": 900.0 + s, "step_ms": 280.0, "skipped": False}))
+        if s % 20 == 19:
+            lines.append(json.dumps({"val_step": s, "epoch": s // 20, "val_loss": 5.0 - 0.01 * s}))
+    (path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 60, "epo')
+    return path
+
+
+def whole_png(path):
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and data[-12:] == b"\0\0\0\0IEND\xaeB`\x82"
+
+
+def test_plot_onto_a_full_disk_leaves_no_partial_png_or_temporaries(app, tmp_path):
+    # gnuplot exits 0 with an empty or cut PNG when the disk fills: plot must see it, say so in
+    # one line, keep the previous PNG and leave no temporary beside it, in the run or in $TMPDIR
+    run = run_with_metrics(tmp_path / "run")
+    private = tmp_path / "tmpdir"
+    private.mkdir()
+
+    def plot(out, tmpdir=private):
+        return subprocess.run([str(app), "plot", "--run", str(run), "--out", str(out)], capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ, TMPDIR=str(tmpdir)))
+
+    def nothing_left_behind():
+        assert os.listdir(private) == [], os.listdir(private)
+        assert os.listdir(run) == ["metrics.jsonl"], os.listdir(run)
+
+    r = plot(tmp_path / "ok.png")
+    assert r.returncode == 0 and "wrote" in r.stdout, r.stderr
+    assert whole_png(tmp_path / "ok.png")
+    assert (tmp_path / "ok.png").stat().st_size > 8192  # more than the one free page below
+    nothing_left_behind()
+    r = plot(tmp_path / "no such folder" / "x.png")
+    one_error_line(r, "x.png", "cannot write")
+    nothing_left_behind()
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        (disk / "loss.png").write_bytes(b"the previous plot")
+        fill(disk / "filler")
+        # a full disk: gnuplot's PNG is empty
+        r = plot(disk / "loss.png")
+        one_error_line(r, "loss.png", "write failed")
+        assert sorted(os.listdir(disk)) == ["filler", "loss.png"]
+        assert (disk / "loss.png").read_bytes() == b"the previous plot"
+        nothing_left_behind()
+        # gnuplot's data and script onto the full disk ($TMPDIR there)
+        r = plot(tmp_path / "second.png", tmpdir=disk)
+        one_error_line(r, "No space left on device")
+        assert sorted(os.listdir(disk)) == ["filler", "loss.png"]
+        assert not (tmp_path / "second.png").exists() and not (tmp_path / "second.png.tmp").exists()
+        nothing_left_behind()
+        # one free page: gnuplot's PNG is cut after 4 KiB
+        os.truncate(disk / "filler", (disk / "filler").stat().st_size - 4096)
+        r = plot(disk / "loss.png")
+        one_error_line(r, "loss.png", "write failed")
+        assert sorted(os.listdir(disk)) == ["filler", "loss.png"]
+        assert (disk / "loss.png").read_bytes() == b"the previous plot"
+        nothing_left_behind()

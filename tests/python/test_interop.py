@@ -84,3 +84,91 @@ def test_torch_load_reads_rwkv_final_of_a_run(app, tmp_path):
     assert list(final) == list(init)
     assert final["emb.weight"].shape == (256, 64) and final["emb.weight"].dtype == torch.float32
     assert not torch.equal(final["head.weight"], init["head.weight"])  # it trained
+
+
+def test_python_runs_the_state_op_against_rwkv_peft(ops_library):
+    """torch.ops.rwkv7.wkv7_state on RWKV-PEFT's fp64 cases: y, the six gradients and the initial
+    state's (time_state, shared by the batch: its gradient is the batch sum)."""
+    torch.ops.load_library(str(ops_library))
+    cases = torch.load(golden("wkv7_state_cases.pth"))
+    names = sorted({k.split(".")[0] for k in cases})
+    assert len(names) == 3
+    for name in names:
+        c = {k.split(".", 1)[1]: v for k, v in cases.items() if k.startswith(name + ".")}
+        inputs = [c[k].clone().requires_grad_(True) for k in "rwkvab"]
+        s0 = c["s"].clone().requires_grad_(True)
+        y = torch.ops.rwkv7.wkv7_state(*inputs, s0)
+        (y * c["dy"]).sum().backward()
+        assert (y - c["y"]).abs().max() <= 1e-9 * c["y"].abs().max(), name
+        for x, g in zip(inputs + [s0], ["dr", "dw", "dk", "dv", "da", "db", "ds"]):
+            assert (x.grad - c[g]).abs().max() <= 1e-9 * c[g].abs().max(), (name, g)
+
+
+def _finetune(app, tmp_path, kind_lines):
+    """A short fine-tuning run of the tiny model (RWKV-PEFT's settings, 6 steps), its rwkv-0.pth."""
+    cfg = tmp_path / "ft.yaml"
+    cfg.write_text(
+        f"proj_dir: {tmp_path}/run\ndata_file: {str(golden('data/lambada_bytes.bin'))[:-4]}\n"
+        f"load_model: {golden('tiny_rwkv7_834K/tiny-rwkv7-834K.pth')}\n"
+        "vocab_size: 256\nctx_len: 64\nn_layer: 12\nn_embd: 64\nmicro_bsz: 2\nadam_eps: 1e-8\n"
+        "dataload: pad\ndata_shuffle: 0\nepoch_steps: 6\nepoch_count: 1\nlr_schedule: cos\n"
+        "random_seed: 1\ndevice: cpu\n" + kind_lines)
+    run(app, "train", "--config", cfg)
+    return tmp_path / "run" / "rwkv-0.pth"
+
+
+def test_state_tuning_file_is_rwkv_peft_s_and_runs_in_the_rwkv_package(app, tmp_path):
+    """Our state-tuning checkpoint is what RWKV-PEFT writes (names, shapes, dtype), and BlinkDL's
+    `rwkv` package, given its time_state as the initial WKV state (state[3i+1], untransposed),
+    gives the logits that `rwkv7 logits --state` gives."""
+    tuned = _finetune(app, tmp_path, "train_type: state\nlr_init: 1.0\nlr_final: 0.01\n")
+    states = torch.load(tuned, weights_only=True)
+    assert list(states) == [f"blocks.{i}.att.time_state" for i in range(12)]
+    assert all(t.shape == (1, 64, 64) and t.dtype == torch.float32 for t in states.values())
+    assert max(t.abs().max().item() for t in states.values()) > 0.1  # it trained
+    model = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+    tokens = [84, 104, 101, 32, 113, 117, 105, 99, 107]
+    ours = json.loads(run(app, "logits", "--model", model, "--state", tuned,
+                          "--tokens", ",".join(map(str, tokens))).stdout)
+    os.environ["RWKV_V7_ON"] = "1"
+    os.environ["RWKV_JIT_ON"] = "0"
+    os.environ["RWKV_CUDA_ON"] = "0"
+    from rwkv.model import RWKV
+
+    rnn = RWKV(model=str(model)[:-4], strategy="cpu fp32")
+    _, state = rnn.forward([0], None)  # the package's state layout, then ours in it
+    state = [torch.zeros_like(s) for s in state]
+    for i in range(12):
+        state[3 * i + 1] = states[f"blocks.{i}.att.time_state"].clone()
+    logits, _ = rnn.forward(tokens, state)
+    diff = (logits.float() - torch.tensor(ours["last_logits"])).abs().max().item()
+    assert diff <= 1e-4, diff
+    plain = json.loads(run(app, "logits", "--model", model, "--tokens", ",".join(map(str, tokens))).stdout)
+    assert (torch.tensor(plain["last_logits"]) - torch.tensor(ours["last_logits"])).abs().max().item() > 1e-3
+
+
+def test_lora_file_is_rwkv_peft_s_and_its_merge_runs_in_the_rwkv_package(app, tmp_path):
+    """Our LoRA checkpoint holds RWKV-PEFT's keys (lora_A/lora_B of the six adapted layers per block,
+    and the LayerNorms); `rwkv7 merge` makes a model the `rwkv` package runs with our logits."""
+    tuned = _finetune(app, tmp_path, "peft: lora\nlora_r: 8\nlora_alpha: 32\nlora_dropout: 0\n"
+                                     "lr_init: 1e-3\nlr_final: 1e-4\n")
+    adapter = torch.load(tuned, weights_only=True)
+    want = {f"blocks.{i}.{m}.lora_{x}" for i in range(12) for x in "AB"
+            for m in ["att.receptance", "att.key", "att.value", "att.output", "ffn.key", "ffn.value"]}
+    assert want <= set(adapter)
+    assert {k for k in adapter if k not in want} == {k for k in torch.load(golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth"))
+                                                     if ".ln" in k or k.startswith("ln_out")}
+    assert adapter["blocks.0.att.key.lora_A"].shape == (8, 64) and adapter["blocks.0.ffn.key.lora_B"].shape == (256, 8)
+    merged = tmp_path / "merged.pth"
+    run(app, "merge", "--base", golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth"), "--adapter", tuned,
+        "--lora-alpha", "32", "--out", merged)
+    tokens = [84, 104, 101, 32, 113, 117, 105, 99, 107]
+    ours = json.loads(run(app, "logits", "--model", merged, "--tokens", ",".join(map(str, tokens))).stdout)
+    os.environ["RWKV_V7_ON"] = "1"
+    os.environ["RWKV_JIT_ON"] = "0"
+    os.environ["RWKV_CUDA_ON"] = "0"
+    from rwkv.model import RWKV
+
+    rnn = RWKV(model=str(merged)[:-4], strategy="cpu fp32")
+    logits, _ = rnn.forward(tokens, None)
+    assert (logits.float() - torch.tensor(ours["last_logits"])).abs().max().item() <= 1e-4
