@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "golden.h"
+#include "run_metrics.h"
 #include "rwkv7/data/data.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/load.h"
@@ -49,19 +50,8 @@ std::string peft_yaml(const std::string& method, const std::string& proj_dir) {
   return y;
 }
 
-struct Step {
-  double loss, lr, grad_norm;
-};
-
-std::vector<Step> read_metrics(const std::string& proj_dir) {
-  std::vector<Step> out;
-  std::ifstream f(proj_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(f, line);) {
-    const YAML::Node n = YAML::Load(line);
-    if (n["step"]) out.push_back({n["loss"].as<double>(), n["lr"].as<double>(), n["grad_norm"].as<double>()});
-  }
-  return out;
-}
+using testing::read_metrics;
+using testing::Step;
 
 // [rows, V] logits of a JSON list of lists
 at::Tensor logits_of(const YAML::Node& rows) {

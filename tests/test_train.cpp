@@ -15,6 +15,7 @@
 #include <regex>
 
 #include "golden.h"
+#include "run_metrics.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/io/fs.h"
@@ -29,20 +30,8 @@ using testing::golden_binidx;
 using testing::load_json;
 using testing::scratch_dir;
 
-struct Step {
-  double loss, lr, grad_norm;
-};
-
-std::vector<Step> read_metrics(const std::string& proj_dir) {
-  std::vector<Step> out;
-  std::ifstream f(proj_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(f, line);) {
-    const YAML::Node n = YAML::Load(line);
-    auto num = [&](const char* k) { return n[k].IsNull() ? NAN : n[k].as<double>(); };  // null: not finite
-    if (n["step"]) out.push_back({num("loss"), num("lr"), num("grad_norm")});
-  }
-  return out;
-}
+using testing::read_metrics;
+using testing::Step;
 
 // The golden byte run's settings (reference.json's config), in our YAML.
 std::string byte_run_yaml(const std::string& proj_dir, const std::string& init) {

@@ -39,12 +39,8 @@ RWKV model_from_state_dict(const StateDict& dict, const std::string& path) {
   RWKV model(shape_from_state_dict(dict, path));
   // A base merged with a tuned state (RWKV-PEFT's merge_state: the base plus each layer's
   // time_state) is that model starting from those states.
-  for (auto& block : model->block_list) {
-    auto& att = block->att;
-    if (has(dict, "blocks." + std::to_string(block->layer_id) + ".att.time_state"))
-      att->time_state = att->register_parameter(
-          "time_state", at::zeros({att->n_head, att->head_size, att->head_size}, att->r_k.options()));
-  }
+  for (auto& block : model->block_list)
+    if (has(dict, "blocks." + std::to_string(block->layer_id) + ".att.time_state")) block->att->add_time_state();
   model->load_state_dict(dict, path);
   return model;
 }

@@ -39,6 +39,10 @@ TimeMixImpl::TimeMixImpl(const ModelShape& s, int64_t layer, const at::TensorOpt
   ln_x = register_module("ln_x", GroupNorm(n_head, C, 64e-5, o));
 }
 
+void TimeMixImpl::add_time_state() {
+  time_state = register_parameter("time_state", at::zeros({n_head, head_size, head_size}, r_k.options()));
+}
+
 std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
                                                        const at::Tensor& v_first_in,
                                                        LayerState* state) {

@@ -35,6 +35,7 @@ class TimeMixImpl : public torch::nn::Module {
   // State tuning (RWKV-PEFT's time_state, [H, N, N], S[value][key]): every sequence's WKV state
   // starts here instead of at 0. Undefined unless rwkv7/peft/adapters.h adds it.
   at::Tensor time_state;
+  void add_time_state();  // registers time_state = 0, [H, N, N], beside r_k
   Linear receptance{nullptr}, key{nullptr}, value{nullptr}, output{nullptr};
   GroupNorm ln_x{nullptr};
 };

@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include "rwkv7/peft/peft_names.h"
+
 #include <cmath>
 #include <map>
 #include <set>
@@ -30,10 +32,7 @@ std::vector<std::pair<std::string, Linear>> adapted_layers(RWKV& model) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-bool is_adapter_name(const std::string& name) {
-  return contains(name, ".lora_A") || contains(name, ".lora_B") || contains(name, ".disha") ||
-         contains(name, ".time_state");
-}
+using peft_names::is_adapter;
 
 // Orthonormal columns spanning M's ([m, k], k <= m).
 at::Tensor orthonormal_basis(const at::Tensor& M) { return std::get<0>(at::linalg_qr(M)); }
@@ -74,12 +73,8 @@ StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const
   at::NoGradGuard no_grad;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   if (cfg.train_type == "state") {
-    for (auto& block : model->block_list) {
-      auto& att = block->att;
-      if (att->time_state.defined()) continue;  // a base merged with a tuned state goes on from it
-      att->time_state = att->register_parameter(
-          "time_state", at::zeros({att->n_head, att->head_size, att->head_size}, att->r_k.options()));
-    }
+    for (auto& block : model->block_list)
+      if (!block->att->time_state.defined()) block->att->add_time_state();  // (a merged state goes on from its own)
   }
   if (cfg.peft == "none") return pissa_init;
   for (auto& [name, layer] : adapted_layers(model)) {
@@ -122,9 +117,9 @@ StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const
 }
 
 bool is_trained(const std::string& name, const TrainConfig& cfg) {
-  if (cfg.train_type == "state") return contains(name, ".time_state");
+  if (cfg.train_type == "state") return peft_names::is_time_state(name);
   if (cfg.peft == "none") return true;  // full training
-  if (is_adapter_name(name)) return true;
+  if (is_adapter(name)) return true;
   for (const std::string& part : cfg.train_parts)
     if (contains(name, part)) return true;
   return false;
@@ -162,7 +157,7 @@ void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConf
     given.insert(name);
   }
   for (const auto& p : params)
-    if (is_adapter_name(p.key()) && !given.count(p.key()))
+    if (is_adapter(p.key()) && !given.count(p.key()))
       throw CheckpointError(fmt::format("{}: {} is missing (an adapter of another kind or model?)", path, p.key()));
   at::NoGradGuard no_grad;
   for (const auto& [name, t] : adapter) params[name].copy_(t);

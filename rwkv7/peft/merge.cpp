@@ -1,5 +1,7 @@
 #include "rwkv7/peft/merge.h"
 
+#include "rwkv7/peft/peft_names.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -12,10 +14,6 @@ namespace rwkv7 {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // "blocks.3.att.key.lora_A" less ".lora_A": the module the adapter tensor belongs to
 std::string module_of(const std::string& name, const std::string& tail) {
   return name.substr(0, name.size() - tail.size());
@@ -23,9 +21,10 @@ std::string module_of(const std::string& name, const std::string& tail) {
 
 std::string shape(const at::Tensor& t) { return c10::str(t.sizes()); }
 
-bool is_state(const std::string& n) { return ends_with(n, ".time_state"); }
-bool is_lora(const std::string& n) { return ends_with(n, ".lora_A") || ends_with(n, ".lora_B"); }
-bool is_disha(const std::string& n) { return ends_with(n, ".disha"); }
+using peft_names::ends_with;
+using peft_names::is_disha;
+using peft_names::is_lora;
+bool is_state(const std::string& n) { return peft_names::is_time_state(n); }
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/peft/peft_names.h"
 
 namespace rwkv7 {
 
@@ -23,10 +24,6 @@ int64_t time_state_layer(const std::string& name) {
   return std::stoll(digits);
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 }  // namespace
 
 ModelState tuned_state(const RWKV& model, const StateDict& file, const std::string& path, int64_t batch) {
@@ -36,7 +33,7 @@ ModelState tuned_state(const RWKV& model, const StateDict& file, const std::stri
   std::vector<bool> seen(size_t(s.n_layer), false);
   bool any = false;
   for (const auto& [name, t] : file) {
-    if (!ends_with(name, "time_state")) continue;  // a merged file also holds the model's weights
+    if (!peft_names::ends_with(name, "time_state")) continue;  // a merged file also holds the model's weights
     const int64_t layer = time_state_layer(name);
     if (layer < 0)
       throw CheckpointError(fmt::format("{}: {} is not named blocks.<layer>.att.time_state", path, name));

@@ -28,3 +28,13 @@ def ops_library():
     lib = BUILD / "librwkv7_ops.so"
     assert lib.exists(), f"build the project first: {lib} is missing"
     return lib
+
+
+def rwkv_package(model_path):
+    """BlinkDL's `rwkv` inference package on a .pth (RWKV-7, fp32 on the CPU, no JIT or CUDA)."""
+    os.environ["RWKV_V7_ON"] = "1"
+    os.environ["RWKV_JIT_ON"] = "0"
+    os.environ["RWKV_CUDA_ON"] = "0"
+    from rwkv.model import RWKV
+
+    return RWKV(model=str(model_path)[:-4], strategy="cpu fp32")

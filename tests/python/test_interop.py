@@ -6,7 +6,7 @@ import subprocess
 
 import torch
 
-from conftest import golden
+from conftest import golden, rwkv_package
 
 
 def run(*cmd):
@@ -56,12 +56,7 @@ def test_rwkv_package_matches_rwkv7_logits(app, tmp_path):
     tokens = [34, 105, 110, 32, 116, 104, 101, 32, 98, 101]
     ours = json.loads(run(app, "logits", "--model", model, "--tokens", ",".join(map(str, tokens))).stdout)
     # ... run by BlinkDL's inference package (RNN mode, fp32 on the CPU)
-    os.environ["RWKV_V7_ON"] = "1"
-    os.environ["RWKV_JIT_ON"] = "0"
-    os.environ["RWKV_CUDA_ON"] = "0"
-    from rwkv.model import RWKV
-
-    rnn = RWKV(model=str(model)[:-4], strategy="cpu fp32")
+    rnn = rwkv_package(model)
     logits, _ = rnn.forward(tokens, None)
     diff = (logits.float() - torch.tensor(ours["last_logits"])).abs().max().item()
     assert diff <= 1e-4, diff
@@ -130,12 +125,7 @@ def test_state_tuning_file_is_rwkv_peft_s_and_runs_in_the_rwkv_package(app, tmp_
     tokens = [84, 104, 101, 32, 113, 117, 105, 99, 107]
     ours = json.loads(run(app, "logits", "--model", model, "--state", tuned,
                           "--tokens", ",".join(map(str, tokens))).stdout)
-    os.environ["RWKV_V7_ON"] = "1"
-    os.environ["RWKV_JIT_ON"] = "0"
-    os.environ["RWKV_CUDA_ON"] = "0"
-    from rwkv.model import RWKV
-
-    rnn = RWKV(model=str(model)[:-4], strategy="cpu fp32")
+    rnn = rwkv_package(model)
     _, state = rnn.forward([0], None)  # the package's state layout, then ours in it
     state = [torch.zeros_like(s) for s in state]
     for i in range(12):
@@ -164,11 +154,6 @@ def test_lora_file_is_rwkv_peft_s_and_its_merge_runs_in_the_rwkv_package(app, tm
         "--lora-alpha", "32", "--out", merged)
     tokens = [84, 104, 101, 32, 113, 117, 105, 99, 107]
     ours = json.loads(run(app, "logits", "--model", merged, "--tokens", ",".join(map(str, tokens))).stdout)
-    os.environ["RWKV_V7_ON"] = "1"
-    os.environ["RWKV_JIT_ON"] = "0"
-    os.environ["RWKV_CUDA_ON"] = "0"
-    from rwkv.model import RWKV
-
-    rnn = RWKV(model=str(merged)[:-4], strategy="cpu fp32")
+    rnn = rwkv_package(merged)
     logits, _ = rnn.forward(tokens, None)
     assert (logits.float() - torch.tensor(ours["last_logits"])).abs().max().item() <= 1e-4
