@@ -60,6 +60,23 @@ at::Tensor logits_of(const YAML::Node& rows) {
   return at::stack(out);
 }
 
+// The run in `proj_dir` took RWKV-PEFT's 20 steps: lr, loss (1e-5) and gradient norm (1e-4 relative).
+void expect_steps_of_rwkv_peft(const std::string& method, const std::string& proj_dir) {
+  const YAML::Node ref = load_json("peft/" + method + "/reference.json")["steps"];
+  const std::vector<Step> ours = read_metrics(proj_dir);
+  ASSERT_EQ(ours.size(), 20u);
+  double worst_loss = 0, worst_gn = 0;
+  for (size_t i = 0; i < 20; ++i) {
+    const double loss = ref[i]["loss"].as<double>(), lr = ref[i]["lr"].as<double>(), gn = ref[i]["grad_norm"].as<double>();
+    EXPECT_NEAR(ours[i].lr, lr, 1e-9 * lr) << "step " << i;
+    EXPECT_NEAR(ours[i].loss, loss, 1e-5) << "step " << i;
+    EXPECT_NEAR(ours[i].grad_norm, gn, 1e-4 * gn) << "step " << i;
+    worst_loss = std::max(worst_loss, std::fabs(ours[i].loss - loss));
+    worst_gn = std::max(worst_gn, std::fabs(ours[i].grad_norm - gn) / gn);
+  }
+  std::printf("  %s 20 steps: loss within %.2e, grad norm within %.2e relative\n", method.c_str(), worst_loss, worst_gn);
+}
+
 void expect_golden_peft_run(const std::string& method) {
   const std::string dir = scratch_dir("peft-" + method);
   const TrainConfig cfg = parse_train_config(peft_yaml(method, dir + "/run"), "test");
@@ -89,19 +106,7 @@ void expect_golden_peft_run(const std::string& method) {
   const RunSummary summary = train(cfg);
   EXPECT_EQ(summary.steps, 20);
   EXPECT_EQ(summary.stop_reason, "epoch_count");
-  const YAML::Node ref = load_json("peft/" + method + "/reference.json")["steps"];
-  const std::vector<Step> ours = read_metrics(dir + "/run");
-  ASSERT_EQ(ours.size(), 20u);
-  double worst_loss = 0, worst_gn = 0;
-  for (size_t i = 0; i < 20; ++i) {
-    const double loss = ref[i]["loss"].as<double>(), lr = ref[i]["lr"].as<double>(), gn = ref[i]["grad_norm"].as<double>();
-    EXPECT_NEAR(ours[i].lr, lr, 1e-9 * lr) << "step " << i;
-    EXPECT_NEAR(ours[i].loss, loss, 1e-5) << "step " << i;
-    EXPECT_NEAR(ours[i].grad_norm, gn, 1e-4 * gn) << "step " << i;
-    worst_loss = std::max(worst_loss, std::fabs(ours[i].loss - loss));
-    worst_gn = std::max(worst_gn, std::fabs(ours[i].grad_norm - gn) / gn);
-  }
-  std::printf("  %s 20 steps: loss within %.2e, grad norm within %.2e relative\n", method.c_str(), worst_loss, worst_gn);
+  expect_steps_of_rwkv_peft(method, dir + "/run");
 
   // The trained file: RWKV-PEFT's names, fp32, its values. Element by element, 0.1-0.2% of them
   // differ by more than 1e-5 of their tensor's largest: elements whose gradient is at fp32 rounding
@@ -166,6 +171,16 @@ void expect_golden_peft_run(const std::string& method) {
 TEST(PeftGolden, StateTuning) { expect_golden_peft_run("state"); }
 TEST(PeftGolden, Lora) { expect_golden_peft_run("lora"); }
 TEST(PeftGolden, Disha) { expect_golden_peft_run("disha"); }
+// fused_ops: 1 applies to fine-tuning: the same steps (under dataload pad the loss stays ATen's,
+// the fused cross-entropy taking no ignored targets).
+TEST(PeftGolden, StateAndLoraWithFusedOps) {
+  for (const std::string method : {"state", "lora"}) {
+    const std::string dir = scratch_dir("peft-fused-" + method);
+    train(parse_train_config(peft_yaml(method, dir), "test", {"fused_ops=1"}));
+    expect_steps_of_rwkv_peft(method, dir);
+  }
+}
+
 // PiSSA from RWKV-PEFT's own start (its randomized SVD's B0, A0: init.pth and init_pissa.pth)
 TEST(PeftGolden, Pissa) { expect_golden_peft_run("pissa"); }
 

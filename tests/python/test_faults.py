@@ -16,7 +16,7 @@ import time
 import torch
 
 from conftest import golden
-from test_cli import BYTES, interrupt_and_resume_exactly, run_app, write_config
+from test_cli import BYTES, interrupt_and_resume_exactly, losses, run_app, write_config
 
 TINY = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
 
@@ -357,3 +357,44 @@ def test_plot_onto_a_full_disk_leaves_no_partial_png_or_temporaries(app, tmp_pat
         assert sorted(os.listdir(disk)) == ["filler", "loss.png"]
         assert (disk / "loss.png").read_bytes() == b"the previous plot"
         nothing_left_behind()
+
+
+# ---- 7. fine-tuning meets the same faults ----
+
+def test_a_lora_run_stopped_by_sigterm_resumes_exactly(app, tmp_path):
+    """LoRA on the tiny model (RWKV-PEFT's data and schedule, 2 mini-epochs of 60 steps): SIGTERM
+    mid-run saves the adapter and its training state; train_stage 3 ends with the losses of an
+    uninterrupted run (1e-6) and its adapter, and no frozen weight is ever written."""
+    def config(name):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            f"proj_dir: {tmp_path / name}\ndata_file: {BYTES}\n"
+            f"load_model: {golden('tiny_rwkv7_834K/tiny-rwkv7-834K.pth')}\n"
+            "vocab_size: 256\nctx_len: 64\nn_layer: 12\nn_embd: 64\nmicro_bsz: 2\nadam_eps: 1e-8\n"
+            "peft: lora\nlora_r: 8\nlora_alpha: 32\nlora_dropout: 0\nlr_init: 1e-3\nlr_final: 1e-4\n"
+            "dataload: pad\ndata_shuffle: 1\nepoch_steps: 60\nepoch_count: 2\nlr_schedule: cos\n"
+            "random_seed: 3\ndevice: cpu\nthreads: 1\n")
+        return path
+    assert run_app(app, "train", "--config", config("whole")).returncode == 0
+    cut = config("cut")
+    p = subprocess.Popen([str(app), "train", "--config", str(cut)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    metrics = tmp_path / "cut" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or len(losses(tmp_path / "cut")) < 70):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 0
+    assert "SIGTERM: saved" in p.stdout.read()
+    stopped_at = len(losses(tmp_path / "cut"))
+    assert 70 <= stopped_at < 120, stopped_at
+    saved = torch.load(tmp_path / "cut" / "rwkv-1.pth", weights_only=True)  # the adapter only, RWKV-PEFT's names
+    assert "blocks.0.att.key.lora_A" in saved and not any(k.endswith(".key.weight") for k in saved)
+    r = run_app(app, "train", "--config", cut, "train_stage=3")
+    assert r.returncode == 0, r.stderr
+    a, b = losses(tmp_path / "whole"), losses(tmp_path / "cut")
+    assert len(a) == len(b) == 120
+    assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6
+    want, got = (torch.load(tmp_path / d / "rwkv-1.pth", weights_only=True) for d in ("whole", "cut"))
+    assert list(want) == list(got)
+    assert max((want[k] - got[k]).abs().max().item() for k in want) <= 1e-6
