@@ -153,6 +153,39 @@ def test_generate_and_eval_take_a_safetensors_model(app, tmp_path):
     assert a["n"] == 6 and a == b, (a, b)
 
 
+def test_generate_and_eval_from_a_tuned_state(app, tmp_path):
+    """`--state S.pth` (RWKV-PEFT's state-tuning file, from its golden run) runs the base from the
+    tuned states: generate and eval give what the base merged with the state gives (another path:
+    the merged model carries time_state as a parameter), and not what the plain base gives."""
+    base = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+    state = golden("peft/state/rwkv-0.pth")
+    merged = tmp_path / "merged.pth"
+    subprocess.run([str(app), "merge", "--base", base, "--adapter", state, "--out", merged], check=True,
+                   capture_output=True)
+    runs = {"state": ["--model", str(base), "--state", str(state)], "merged": ["--model", str(merged)],
+            "plain": ["--model", str(base)]}
+    texts = {}
+    for name, model in runs.items():
+        r = subprocess.run([str(app), "generate", *model, "--tokenizer", "bytes", "--prompt", "The cat sat on the",
+                            "--max-tokens", "60", "--temperature", "1.0", "--top-p", "0.9", "--seed", "7"],
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        texts[name] = r.stdout
+    assert texts["state"] == texts["merged"] != texts["plain"], texts
+    lambada_jsonl(tmp_path / "l.jsonl", 12)
+    scores = {}
+    for name, model in runs.items():
+        r = subprocess.run([str(app), "eval", *model, "--task", "lambada", "--input", str(tmp_path / "l.jsonl"),
+                            "--tokenizer", "bytes"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        scores[name] = json.loads(r.stdout.strip().splitlines()[1])
+    assert scores["state"]["n"] == 12
+    assert abs(scores["state"]["log_prob_sum"] - scores["merged"]["log_prob_sum"]) <= 1e-5 * abs(
+        scores["merged"]["log_prob_sum"]), scores
+    assert scores["state"]["correct"] == scores["merged"]["correct"]
+    assert abs(scores["state"]["log_prob_sum"] - scores["plain"]["log_prob_sum"]) > 1e-3, scores
+
+
 def test_bad_lines_name_their_line_or_are_skipped_and_counted(app, tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_text('{"text": "a good line"}\n{"title": "x"}\n{"text": "nospace"}\n{"text": "ends with "}\n'
