@@ -261,10 +261,11 @@ TEST(Peft, FrozenWeightsGetNoGradientAndNoOptimizerState) {
   EXPECT_EQ(run.saved_weights().size(), 12u);
 }
 
-// Stopped after one mini-epoch and resumed (train_stage 3): the same steps and adapter as one run.
+// Stopped after one mini-epoch and resumed (train_stage 3): the same steps and adapter as one run,
+// LoRA's dropout included (its draws are seeded per mini-epoch from random_seed).
 TEST(Peft, ExactResumeOfALoraRun) {
   const std::string whole = scratch_dir("peft-resume-whole"), parts = scratch_dir("peft-resume-parts");
-  const std::vector<std::string> two_epochs{"epoch_steps=5", "epoch_count=2"};
+  const std::vector<std::string> two_epochs{"epoch_steps=5", "epoch_count=2", "lora_dropout=0.01"};
   train(parse_train_config(peft_yaml("lora", whole), "test", two_epochs));
   auto first = two_epochs;
   first.push_back("epoch_limit=1");

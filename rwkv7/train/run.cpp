@@ -467,6 +467,12 @@ double Run::validate() {
   return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
 }
 
+void Run::seed_randomness(int64_t epoch) const {
+  if (cfg.random_seed < 0) return;
+  at::manual_seed(static_cast<uint64_t>(cfg.random_seed) * 1000003 + static_cast<uint64_t>(epoch) * 1009 +
+                  static_cast<uint64_t>(env.rank));
+}
+
 StateDict Run::saved_weights() const {
   return cfg.fine_tuning() ? trained_tensors(model, cfg) : model->state_dict();
 }

@@ -69,6 +69,11 @@ class Run {
   // Called in step() once the gradients are final, before clipping (tests read them here).
   std::function<void(RWKV&)> on_gradients;
 
+  // Seeds the generator of the step's own randomness (LoRA's dropout) from random_seed, the
+  // mini-epoch and the rank, so that a run repeats itself and a resume at a mini-epoch's start
+  // draws what the uninterrupted run drew. Without random_seed (-1) nothing is seeded.
+  void seed_randomness(int64_t epoch) const;
+
   bool validates() const { return val_windows_.defined(); }
   double validate();  // mean cross-entropy over the held-out windows
 

@@ -193,6 +193,7 @@ RunSummary train(const TrainConfig& config) {
   SignalScope signals;
   for (int64_t epochs_this_call = 1;; ++epochs_this_call) {
     const int64_t epoch = run.pos.epoch_begin + run.pos.epoch_in_run;
+    run.seed_randomness(epoch);
     if (!run_epoch_steps(L, epoch)) return L.summary;
     end_epoch(L, epoch);
     if (cfg.epoch_limit > 0 && epochs_this_call >= cfg.epoch_limit) {
