@@ -85,5 +85,17 @@ cudaError_t launch_sum_partials(int partials, long stride, int width, const floa
                        stride, width, partial, static_cast<T*>(out));
 }
 
+// Several [C] gradients whose per-block partials lie side by side, partial[block][q][C] (q < n): one
+// sum per gradient into outs[q] (kk_pre's da0 dk_k dk_a, lnx_rkvres_xg's dr_k dln_w dln_b).
+template <typename T>
+cudaError_t launch_sum_partial_vectors(int blocks, int n, int C, const float* partial, void* const* outs,
+                                       cudaStream_t stream) {
+  for (int q = 0; q < n; ++q) {
+    const cudaError_t err = launch_sum_partials<T>(blocks, long(n) * C, C, partial + long(q) * C, outs[q], stream);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
+}
+
 }  // namespace
 }  // namespace rwkv7_cuda

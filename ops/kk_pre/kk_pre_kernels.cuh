@@ -106,11 +106,7 @@ cudaError_t launch_kk_pre_backward(long rows, int C, int H, const void* k, const
       static_cast<const T*>(dkka), static_cast<T*>(dk), static_cast<T*>(da_in), partial);
   if (err != cudaSuccess) return err;
   void* outs[3] = {da0, dk_k, dk_a};
-  for (int q = 0; q < 3; ++q) {
-    err = launch_sum_partials<T>(blocks, 3L * C, C, partial + long(q) * C, outs[q], stream);
-    if (err != cudaSuccess) return err;
-  }
-  return cudaSuccess;
+  return launch_sum_partial_vectors<T>(blocks, 3, C, partial, outs, stream);
 }
 
 }  // namespace

@@ -114,11 +114,7 @@ cudaError_t launch_lnx_rkvres_xg_backward(long rows, int C, int H, float eps, co
       static_cast<T*>(dv), static_cast<T*>(dg), partial);
   if (err != cudaSuccess) return err;
   void* outs[3] = {dr_k, dln_w, dln_b};
-  for (int q = 0; q < 3; ++q) {
-    err = launch_sum_partials<T>(blocks, 3L * C, C, partial + long(q) * C, outs[q], stream);
-    if (err != cudaSuccess) return err;
-  }
-  return cudaSuccess;
+  return launch_sum_partial_vectors<T>(blocks, 3, C, partial, outs, stream);
 }
 
 }  // namespace
