@@ -1,6 +1,8 @@
-// rwkv7 bench --config F.yaml [--steps N] [--warmup W] [--out F.json] [key=value ...]
+// rwkv7 bench --config F.yaml [--steps N] [--warmup W] [--out F.json] [--profile F.json] [key=value ...]
 // Times the trainer's own step (Run::step) on the config's model with random tokens (no data
 // needed): tokens/s, the step split into forward, backward and optimizer, and peak memory.
+// --profile runs the timed steps under PyTorch's profiler and writes the top kernels by time
+// (their timing then includes the profiler's overhead; the row says "profiled": true).
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -16,6 +18,7 @@
 #include "rwkv7/io/fs.h"
 #include "rwkv7/io/json.h"
 #include "rwkv7/train/flops.h"
+#include "rwkv7/train/profile.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/run.h"
 
@@ -31,11 +34,13 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int bench(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"config", "steps", "warmup", "out"});
+  const cli::Args args = cli::parse(argc, argv, {"config", "steps", "warmup", "out", "profile"});
   if (args.help) {
-    std::printf("usage: rwkv7 bench --config F.yaml [--steps 20] [--warmup 3] [--out F.json] [key=value ...]\n"
+    std::printf("usage: rwkv7 bench --config F.yaml [--steps 20] [--warmup 3] [--out F.json] [--profile F.json]\n"
+                "                   [key=value ...]\n"
                 "  times training steps (forward, backward, optimizer) of the config's model on random\n"
-                "  tokens; reports tokens/s and peak memory as JSON\n");
+                "  tokens; reports tokens/s and peak memory as JSON. --profile: the timed steps under\n"
+                "  PyTorch's profiler; F.json gets the top ten kernels (GPU) or operators (CPU) by time\n");
     return 0;
   }
   const TrainConfig config = load_train_config(args.require("config"), args.positional);
@@ -50,7 +55,9 @@ int bench(int argc, char** argv) {
   at::manual_seed(0);
   std::vector<double> fwd, bwd, opt, total;
   double last_loss = 0;
+  std::unique_ptr<StepProfiler> profiler;
   for (int64_t i = 0; i < warmup + steps; ++i) {
+    if (i == warmup && args.has("profile")) profiler = std::make_unique<StepProfiler>(cuda);
     const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
     const StepResult r = run.step({tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)},
                                   cfg.lr_init, /*stop_here=*/false, /*timed=*/true);
@@ -62,7 +69,8 @@ int bench(int argc, char** argv) {
       total.push_back(r.step_ms / 1e3);
     }
   }
-  const double peak_gib = peak_memory_gib(run.device);
+  if (profiler) fs::write_file_atomically(args.get("profile", ""), to_json(profiler->finish(steps)));
+  const int64_t peak_bytes = peak_memory_bytes(run.device);
   const std::string memory_kind = cuda ? "peak GPU memory allocated" : "max RSS of the process";
   std::string device_name;
   const double peak = peak_tflops(run.device, cfg.precision, cfg.peak_tflops, &device_name);
@@ -76,18 +84,20 @@ int bench(int argc, char** argv) {
   }
   const std::string mfu = peak > 0 ? fmt::format("{:.4f}", flops_per_token * tokens_per_s / (peak * 1e12)) : "null";
   const std::string json = fmt::format(
-      "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"device_name\": \"{}\", \"threads\": {}, "
+      "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"backend\": \"{}\", \"threads\": {}, "
       "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
       "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
       "\"head_chunk\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
       "\"trained_parameters\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
       "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
-      "\"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"last_loss\": {:.4f}}}\n",
-      cuda ? "cuda" : "cpu", json_escape(device_name), at::get_num_threads(), cfg.n_layer, cfg.n_embd,
+      "\"peak_mem_bytes\": {}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"profiled\": {}, "
+      "\"last_loss\": {:.4f}}}\n",
+      json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
       run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.precision, cfg.grad_cp,
       cfg.fused_ops, cfg.head_chunk, cfg.train_type, cfg.peft, parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
-      tokens_per_s, flops_per_token, peak, mfu, peak_gib, memory_kind, last_loss);
+      tokens_per_s, flops_per_token, peak, mfu, peak_bytes, peak_bytes / double(1 << 30), memory_kind,
+      profiler ? "true" : "false", last_loss);
   std::fputs(json.c_str(), stdout);
   if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
   return 0;

@@ -7,11 +7,7 @@
 // are skipped there. (RWKV7_HAS_GLOO is defined for distributed.cpp only, so it cannot guard
 // this file.)
 #include <ATen/ATen.h>
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -19,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "free_port.h"
 #include "golden.h"
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/model.h"
@@ -28,28 +25,10 @@
 namespace rwkv7 {
 namespace {
 
-// A port nobody listens on now: the kernel's choice for a socket bound to port 0.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind() to 127.0.0.1:0 failed");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Rank 0 of 1; null when this build has no data-parallel support.
 std::unique_ptr<Communicator> world_of_one() {
   DistEnv env;  // rank 0, world 1, 127.0.0.1
-  env.port = free_port();
+  env.port = testing::free_port();
   try {
     return std::make_unique<Communicator>(env, std::chrono::seconds(60));
   } catch (const std::runtime_error& e) {

@@ -82,4 +82,7 @@ if(NOT RWKV7_GLOO_INCLUDE)
 endif()
 
 # NCCL's header (the CUDA toolkit's, or NVIDIA's nvidia-nccl wheel) for ProcessGroupNCCL on GPUs.
-find_path(RWKV7_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+# The wheel's first (torch/share/cmake/Torch -> site-packages/nvidia/nccl/include): the NCCL that
+# LibTorch itself was built with; GPU machines may have no NCCL in their CUDA toolkit.
+find_path(RWKV7_NCCL_INCLUDE nccl.h HINTS "${Torch_DIR}/../../../../nvidia/nccl/include"
+          ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)

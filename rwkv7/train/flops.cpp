@@ -32,17 +32,17 @@ double peak_tflops(const c10::Device& device, const std::string& precision, doub
   return 0;
 }
 
-double peak_memory_gib(const c10::Device& device) {
+int64_t peak_memory_bytes(const c10::Device& device) {
 #ifdef RWKV7_HAS_CUDA_OP
   if (device.is_cuda()) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return stats.allocated_bytes[0].peak / double(1 << 30);
+    return stats.allocated_bytes[0].peak;  // [0]: the aggregate over small and large pools
   }
 #endif
   (void)device;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / double(1 << 20);
+  return int64_t(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 }  // namespace rwkv7

@@ -3,6 +3,7 @@
 #pragma once
 #include <c10/core/Device.h>
 
+#include <cstdint>
 #include <string>
 
 #include "rwkv7/model/model_config.h"
@@ -22,7 +23,8 @@ double training_flops_per_token(const ModelShape& shape);
 // no MFU shown). `name` receives the device's name.
 double peak_tflops(const c10::Device& device, const std::string& precision, double configured, std::string* name);
 
-// The process's peak memory in GiB: allocated GPU memory on CUDA, max RSS on the CPU.
-double peak_memory_gib(const c10::Device& device);
+// The process's peak memory in bytes: allocated GPU memory on CUDA, max RSS on the CPU.
+int64_t peak_memory_bytes(const c10::Device& device);
+inline double peak_memory_gib(const c10::Device& device) { return peak_memory_bytes(device) / double(1 << 30); }
 
 }  // namespace rwkv7
