@@ -37,12 +37,18 @@ def table(header, rows):
 
 def gib(row):
     b = row.get("peak_mem_bytes")
-    return b / 2**30 if b is not None else row.get("peak_mem_gib")
+    return b / 2**30 if b else row.get("peak_mem_gib")
+
+
+def speed(row):
+    """tokens/s, or None where the row has none (a failed or partial run)"""
+    t = row.get("tokens_per_s")
+    return t if isinstance(t, (int, float)) and t > 0 else None
 
 
 def base_config(row):
     """Rows comparable with the seed's: its MiniPile shape, no fine-tuning, no extra key."""
-    return (row.get("train_type", "full") in ("", "full") and row.get("peft", "none") in ("", "none")
+    return (row.get("train_type", "none") in ("", "none", "full") and row.get("peft", "none") in ("", "none")
             and row.get("head_size", 64) == 64 and row.get("head_chunk", 0) == 0)
 
 
@@ -59,9 +65,9 @@ def bench_section(rows):
     body = []
     for r in rows:
         mfu = r.get("mfu")
-        if mfu is None and r.get("impl") != "rwkv7-cpp":
+        if mfu is None and r.get("impl") != "rwkv7-cpp" and speed(r):
             f, peak = flops_for(rows, r)
-            mfu = f * r["tokens_per_s"] / (peak * 1e12) if f and peak else None
+            mfu = f * speed(r) / (peak * 1e12) if f and peak else None
         mem = gib(r)
         body.append([r.get("check", r.get("impl")), r.get("impl"), r.get("grad_cp"), r.get("tokens_per_s"),
                      r.get("step_ms_median"), f"{mem:.2f}" if mem is not None else "–",
@@ -72,19 +78,20 @@ def bench_section(rows):
     checks = []
     for cp in (1, 0):
         ours = {r.get("fused_ops"): r for r in rows
-                if r.get("impl") == "rwkv7-cpp" and r.get("grad_cp") == cp and base_config(r)}
+                if r.get("impl") == "rwkv7-cpp" and r.get("grad_cp") == cp and base_config(r) and speed(r)}
         for fused, other_impl, least in TARGETS:
-            others = [r for r in rows if r.get("impl", "").startswith(other_impl) and r.get("grad_cp") == cp]
+            others = [r for r in rows if str(r.get("impl", "")).startswith(other_impl) and r.get("grad_cp") == cp
+                      and speed(r)]
             if fused not in ours or not others:
                 checks.append([f"fused_ops {fused} / {other_impl}", cp, "not measured", "", ""])
                 continue
-            other = max(others, key=lambda r: r["tokens_per_s"])  # the other side's best variant
-            ratio = ours[fused]["tokens_per_s"] / other["tokens_per_s"]
+            other = max(others, key=speed)  # the other side's best variant
+            ratio = speed(ours[fused]) / speed(other)
             verdict = "met" if ratio >= least else f"missed by {100 * (1 - ratio / least):.0f}%"
             checks.append([f"fused_ops {fused} / {other['impl']}", cp, f"{ratio:.2f}", f">= {least}", verdict])
         seed = [r for r in rows if r.get("impl") == "seed-230d32b" and r.get("grad_cp") == cp]
         for fused, r in sorted(ours.items()):
-            if seed and gib(r) is not None and gib(seed[0]) is not None:
+            if seed and gib(r) and gib(seed[0]):
                 ratio = gib(r) / gib(seed[0])
                 verdict = "met" if ratio <= 1 else f"missed by {100 * (ratio - 1):.0f}%"
                 checks.append([f"peak memory, fused_ops {fused} / seed", cp, f"{ratio:.2f}", "<= 1", verdict])
@@ -92,22 +99,29 @@ def bench_section(rows):
     return out
 
 
-def tests_section(path):
+def tests_section(path, title):
     if not path.exists():
-        return ["## CUDA tests", "", "not run (no cuda-tests.json)", ""]
+        return [f"## {title}", "", f"not run, or cut short (no {path.name})", ""]
     report = json.loads(path.read_text())
     failed, skipped = [], []
     for suite in report.get("testsuites", []):
         for t in suite.get("testsuite", []):
             name = f"{suite['name']}.{t['name']}"
             if t.get("failures"):
-                failed.append(name + ": " + t["failures"][0].get("failure", "").splitlines()[0][:200])
+                first = (t["failures"][0].get("failure", "").splitlines() or [""])[0]
+                failed.append(f"{name}: {first[:200]}")
             elif t.get("result") == "SKIPPED":
                 skipped.append(name)
-    out = ["## CUDA tests", "", f"{report.get('tests', 0)} tests, {len(failed)} failed, {len(skipped)} skipped"
+    out = [f"## {title}", "", f"{report.get('tests', 0)} tests, {len(failed)} failed, {len(skipped)} skipped"
            f" ({report.get('time', '?')})", ""]
     out += [f"- FAILED {f}" for f in failed] + [f"- skipped {s}" for s in skipped]
     return out + [""]
+
+
+def wkv7_section(rows):
+    if not rows:
+        return []
+    return ["## WKV-7 kernel, ours beside the seed's", "", "```", json.dumps(rows[-1], indent=1), "```", ""]
 
 
 def profile_section(out_dir):
@@ -128,17 +142,24 @@ def main():
     lines += ["Device: " + (gpus.read_text().strip() if gpus.exists() else "unknown"), ""]
     steps = json_lines(out_dir / "steps.jsonl")
     lines += ["## Steps", ""] + table(["step", "exit", "seconds"], [
-        [s["step"], "timed out" if s["rc"] in (124, 137) else s["rc"], s["seconds"]] for s in steps]) + [""]
+        [s.get("step"), "timed out" if s.get("rc") in (124, 137) else s.get("rc"), s.get("seconds")]
+        for s in steps]) + [""]
     builds = json_lines(out_dir / "prebuild.log")
     if builds:
         lines += ["RWKV-LM kernels compiled in the background: " + ", ".join(
-            f"{b['name']} {'ok' if b['ok'] else 'FAILED'} {b['seconds']} s" for b in builds), ""]
-    lines += tests_section(out_dir / "cuda-tests.json")
-    lines += bench_section(json_lines(out_dir / "bench.jsonl"))
-    wkv = json_lines(out_dir / "wkv7.json")
-    if wkv:
-        lines += ["## WKV-7 kernel, ours beside the seed's", "", "```", json.dumps(wkv[-1], indent=1), "```", ""]
-    lines += profile_section(out_dir)
+            f"{b.get('name')} {'ok' if b.get('ok') else 'FAILED'} {b.get('seconds')} s" for b in builds), ""]
+    sections = [
+        lambda: tests_section(out_dir / "cuda-tests.json", "CUDA tests"),
+        lambda: tests_section(out_dir / "nccl-tests.json", "NCCL tests (a world of one)"),
+        lambda: bench_section(json_lines(out_dir / "bench.jsonl")),
+        lambda: wkv7_section(json_lines(out_dir / "wkv7.json")),
+        lambda: profile_section(out_dir),
+    ]
+    for section in sections:  # one unreadable file must not cost the others' summary
+        try:
+            lines += section()
+        except Exception as e:  # noqa: BLE001
+            lines += [f"(a section could not be read: {type(e).__name__}: {e})", ""]
     text = "\n".join(lines)
     (out_dir / "summary.md").write_text(text + "\n")
     print(text)

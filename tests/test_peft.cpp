@@ -20,6 +20,7 @@
 #include "rwkv7/model/load.h"
 #include "rwkv7/peft/adapters.h"
 #include "rwkv7/train/config.h"
+#include "rwkv7/train/loss.h"
 #include "rwkv7/train/run.h"
 #include "rwkv7/train/trainer.h"
 
@@ -243,6 +244,43 @@ TEST(Peft, DocumentBatchesIgnoreTargetsPastTheDocument) {
 }
 
 // Frozen weights keep their values and get no optimizer state; only time_state is trained.
+// grad_cp 1 recomputes each block in the backward pass; the recompute must draw the forward's
+// LoRA dropout masks again (RWKV-PEFT's torch.utils.checkpoint keeps the RNG state for this), so
+// the gradients are those of the same model without checkpointing.
+TEST(Peft, GradientCheckpointingRedrawsTheSameLoraDropout) {
+  const TrainConfig cfg = parse_train_config(peft_yaml("lora", scratch_dir("peft-cp-dropout")), "test",
+                                             {"lora_dropout=0.5"});
+  auto lora_model = [&] {
+    RWKV m = load_model(golden(kTinyModel));
+    add_adapters(m, cfg, 7);
+    freeze_all_but_trained(m, cfg);
+    at::manual_seed(5);  // lora_B starts at 0: give it values, so that A's gradient sees the masks
+    at::NoGradGuard no_grad;
+    for (auto& p : m->named_parameters())
+      if (p.key().size() > 7 && p.key().substr(p.key().size() - 7) == ".lora_B") p.value().copy_(at::randn_like(p.value()) * 0.01);
+    return m;
+  };
+  RWKV plain = lora_model(), ckpt = lora_model();
+  ckpt->gradient_checkpointing = true;
+  const int64_t V = plain->shape.vocab_size;
+  at::manual_seed(3);
+  const at::Tensor idx = at::randint(0, V, {2, 32}, at::kLong), tgt = at::randint(0, V, {2, 32}, at::kLong);
+  for (RWKV* m : {&plain, &ckpt}) {
+    at::manual_seed(11);  // the same masks in both forwards
+    cross_entropy_l2wrap((*m)->forward(idx), tgt).backward();
+  }
+  const auto a = plain->named_parameters(), b = ckpt->named_parameters();
+  int64_t compared = 0;
+  for (const auto& p : a) {
+    if (!p.value().requires_grad()) continue;
+    ASSERT_EQ(p.value().grad().defined(), b[p.key()].grad().defined()) << p.key();
+    if (!p.value().grad().defined()) continue;  // unused by this model (as without checkpointing)
+    EXPECT_LE(relative_error(b[p.key()].grad(), p.value().grad()), 1e-5) << p.key();
+    ++compared;
+  }
+  EXPECT_GE(compared, 12 * 6 * 2 - 4);  // lora_A and lora_B of the 6 linear layers of 12 blocks
+}
+
 TEST(Peft, FrozenWeightsGetNoGradientAndNoOptimizerState) {
   const std::string dir = scratch_dir("peft-frozen");
   rwkv7::Run run(parse_train_config(peft_yaml("state", dir + "/run"), "test"));

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 
 namespace rwkv7 {
@@ -17,6 +18,9 @@ using torch::autograd::variable_list;
 // Gradient checkpointing of one block (what the seed's grad_cp=1 does with DeepSpeed):
 // the forward runs without building a graph; the backward runs the block again with grad
 // enabled and back-propagates through that fresh graph (parameters' .grad accumulate there).
+// The recompute must draw what the forward drew (LoRA's dropout masks): the forward keeps the
+// device generator's state, the backward replays from it and then puts the generator back where
+// it was, as torch.utils.checkpoint's preserve_rng_state does.
 class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
  public:
   static variable_list forward(AutogradContext* ctx, int64_t model_address, int64_t layer,
@@ -24,6 +28,7 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     ctx->saved_data["model"] = model_address;
     ctx->saved_data["layer"] = layer;
     ctx->save_for_backward({x, v_first});
+    ctx->saved_data["rng"] = generator_state(x.device());
     auto [y, vf] = block_of(ctx)(x, v_first);  // Function::apply runs this without grad
     return {y, vf};
   }
@@ -35,7 +40,10 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     at::Tensor x = saved[0].detach().requires_grad_(true);
     at::Tensor v_first = layer0 ? saved[1] : saved[1].detach().requires_grad_(true);
     at::AutoGradMode enable(true);
+    const at::Tensor now = generator_state(x.device());
+    set_generator_state(x.device(), ctx->saved_data["rng"].toTensor());
     auto [y, vf] = block(x, v_first);
+    set_generator_state(x.device(), now);
     std::vector<at::Tensor> outs{y}, gouts{grads[0]};
     if (grads[1].defined() && vf.requires_grad()) {
       outs.push_back(vf);
@@ -46,6 +54,16 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   }
 
  private:
+  static at::Tensor generator_state(const c10::Device& device) {
+    at::Generator g = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(g.mutex());
+    return g.get_state();
+  }
+  static void set_generator_state(const c10::Device& device, const at::Tensor& state) {
+    at::Generator g = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(state);
+  }
   static Block block_of(AutogradContext* ctx) {
     auto* model = reinterpret_cast<RWKVImpl*>(ctx->saved_data["model"].toInt());
     return model->block_list.at(ctx->saved_data["layer"].toInt());
@@ -72,6 +90,11 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   TORCH_CHECK(idx.dim() == 2, "RWKV.forward: idx must be [B, T], got rank ", idx.dim());
   at::Tensor x = emb(idx);
   at::Tensor v_first = at::empty_like(x);
+  // A checkpointed block's backward runs only if its input requires grad. When fine-tuning
+  // freezes the embedding, x does not, and no block would get gradients: start the graph here
+  // (x has no history to lose), as RWKV-PEFT does for its checkpointed blocks.
+  if (gradient_checkpointing && is_training() && at::GradMode::is_enabled() && !x.requires_grad())
+    x = x.detach().requires_grad_(true);
   for (auto& block : block_list) {
     if (gradient_checkpointing && is_training() && at::GradMode::is_enabled()) {
       auto out = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x,

@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -162,6 +163,11 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     std::fprintf(stderr, "warning: threads: %lld is more than this machine's %u cores; steps will be slower\n",
                  static_cast<long long>(cfg.threads), cores);
   device = training_device(cfg, env.local_rank);
+#ifdef RWKV7_HAS_CUDA_OP
+  // each rank's GPU its current device: device_synchronize, NCCL's barrier and the CUDA context
+  // then use cuda:LOCAL_RANK rather than cuda:0
+  if (device.is_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(std::max<int>(device.index(), 0)));
+#endif
   if (purpose == Purpose::kBench) {
     start.note = "bench: the config's model, freshly initialised";
     model = init_model(cfg, 0);
@@ -262,7 +268,8 @@ void Run::agreed(const std::function<void()>& what) {
     failure = std::current_exception();
   }
   if (comm) {
-    at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, at::kDouble);
+    // on the run's device: NCCL takes CUDA tensors only (Gloo CPU ones)
+    at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, at::TensorOptions().dtype(at::kDouble).device(device));
     comm->allreduce_sum(failed);
     if (!failure && failed.item<double>() > 0)
       throw std::runtime_error("another process of this run stopped with an error (its message says why)");
@@ -365,7 +372,7 @@ void Run::build_optimizer(const StateDict& training_state) {
   }
   if (sharded_)
     global_sum_of_squares_ = [this](double local) {
-      at::Tensor t = at::tensor(local, at::kDouble);
+      at::Tensor t = at::tensor({local}, at::TensorOptions().dtype(at::kDouble).device(device));
       comm->allreduce_sum(t);
       return t.item<double>();
     };
@@ -432,7 +439,7 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
   if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
     if (sharded_) comm->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
     else comm->finish_gradients();
-    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, at::kDouble);
+    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, at::TensorOptions().dtype(at::kDouble).device(device));
     comm->allreduce_sum(shared);
     r.loss = shared[0].item<double>() / env.world;
     r.stop = shared[1].item<double>() > 0;

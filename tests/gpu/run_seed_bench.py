@@ -4,15 +4,17 @@ process and complete its JSON row with what the comparison needs and it does not
 
 - peak_mem_bytes: torch.cuda.max_memory_allocated() exactly (seed_bench prints GiB to 2 decimals);
 - impl gets the kernel variant (RWKV_KERNEL, e.g. "@rwkv3") appended when one is chosen;
-- with --profile FILE: the whole run (set-up, warm-up and timed steps) under torch.profiler, and
-  FILE gets the top kernels by GPU time per step: their total / (steps + warmup).
+- with --profile FILE: the timed steps (those after the warm-up) under torch.profiler, and FILE gets
+  the top kernels by GPU time per step, as `rwkv7 bench --profile` writes them for ours. The
+  profiler starts when the optimizer finishes the last warm-up step (a global optimizer-step hook).
 
 usage: run_seed_bench.py --seed-bench .device-kit/seed_bench.py [--profile FILE] -- SEED_BENCH_ARGS...
-Prints one JSON line (and seed_bench's own prints, which scripts/gpu-check.sh filters out).
+Prints seed_bench's own lines as they come, except its JSON row, then the completed row.
 """
-import argparse, contextlib, io, json, runpy, sys
+import argparse, contextlib, io, json, os, runpy, sys
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 p = argparse.ArgumentParser()
 p.add_argument("--seed-bench", required=True)
@@ -21,13 +23,36 @@ p.add_argument("--top", type=int, default=10)
 p.add_argument("rest", nargs=argparse.REMAINDER)
 a = p.parse_args()
 rest = a.rest[1:] if a.rest[:1] == ["--"] else a.rest
+profile_path = os.path.abspath(a.profile) if a.profile else ""  # seed_bench changes the cwd
 
 
 def arg(name, default):
     return rest[rest.index(name) + 1] if name in rest else default
 
 
-def top_kernels(prof, steps, top):
+steps, warmup = int(arg("--steps", 20)), int(arg("--warmup", 5))
+
+
+class PassThrough(io.TextIOBase):
+    """seed_bench's stdout: JSON lines kept for later, everything else passed on at once (so a
+    timeout still leaves its output in the log)."""
+
+    def __init__(self):
+        self.rows, self.partial = [], ""
+
+    def write(self, text):
+        self.partial += text
+        *lines, self.partial = self.partial.split("\n")
+        for line in lines:
+            if line.startswith("{"):
+                self.rows.append(json.loads(line))
+            else:
+                sys.__stdout__.write(line + "\n")
+                sys.__stdout__.flush()
+        return len(text)
+
+
+def top_kernels(prof, top):
     """The `top` CUDA kernels by total GPU time, per step (ms); on a machine without a GPU, the top
     operators by self CPU time instead (what a dry run can check)."""
     rows = {}
@@ -46,26 +71,39 @@ def top_kernels(prof, steps, top):
                          "calls_per_step": round(n / steps, 2)} for k, (ms, n) in best]}
 
 
-captured = io.StringIO()
+prof = None
+if profile_path:
+    if warmup < 1:
+        sys.exit("run_seed_bench: --profile needs --warmup 1 or more (profiling starts after the warm-up)")
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    prof = torch.profiler.profile(activities=activities)
+    optimizer_steps = [0]
+
+    def start_after_warmup(optimizer, args, kwargs):
+        optimizer_steps[0] += 1
+        if optimizer_steps[0] == warmup:
+            prof.start()
+
+    register_optimizer_step_post_hook(start_after_warmup)
+
+out = PassThrough()
 sys.argv = [a.seed_bench] + rest
-profiler = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA])
-            if a.profile else contextlib.nullcontext())
-with profiler as prof, contextlib.redirect_stdout(captured):
+with contextlib.redirect_stdout(out):
     runpy.run_path(a.seed_bench, run_name="__main__")
-text = captured.getvalue()
-rows = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-sys.stdout.write("".join(line + "\n" for line in text.splitlines() if not line.startswith("{")))  # its other prints
-if not rows:
+if prof is not None:
+    prof.stop()
+if not out.rows:
     sys.exit("run_seed_bench: seed_bench.py printed no JSON row")
-row = rows[-1]
+row = out.rows[-1]
 if torch.cuda.is_available():
     row["peak_mem_bytes"] = torch.cuda.max_memory_allocated()
 kernel = arg("--kernel", "")
 if kernel:
     row["impl"] += kernel
-if a.profile:
-    steps = int(arg("--steps", 20)) + int(arg("--warmup", 5))
-    result = dict(top_kernels(prof, steps, a.top), impl=row["impl"], device=row["device"], grad_cp=row["grad_cp"])
-    with open(a.profile, "w") as f:
+if prof is not None:
+    result = dict(top_kernels(prof, a.top), impl=row["impl"], device=row["device"], grad_cp=row["grad_cp"])
+    with open(profile_path, "w") as f:
         json.dump(result, f, indent=1)
 print(json.dumps(row), flush=True)

@@ -10,7 +10,7 @@ Prints one JSON object.
 usage: wkv7_vs_seed.py --ops build-gpu/librwkv7_ops.so --seed-cuda .device-kit/seed_train_temp/cuda
                        [--golden tests/data/wkv7_cases.pth]
 """
-import argparse, json, statistics, time
+import argparse, json, os, statistics, time
 
 import torch
 
@@ -23,7 +23,10 @@ a = p.parse_args()
 torch.ops.load_library(a.ops)
 from torch.utils.cpp_extension import load
 
-load(name="wind_backstepping", sources=[f"{a.seed_cuda}/wkv7_cuda.cu", f"{a.seed_cuda}/wkv7_op.cpp"],
+# realpath: the very source paths seed_bench.py's import uses (it compiles from its cwd, a physical
+# path), so the extension that prebuild_rwkv_lm_kernels.py built is reused, not rebuilt
+seed_cuda = os.path.realpath(a.seed_cuda)
+load(name="wind_backstepping", sources=[f"{seed_cuda}/wkv7_cuda.cu", f"{seed_cuda}/wkv7_op.cpp"],
      is_python_module=False, verbose=False,
      extra_cuda_cflags=["-res-usage", "-D_C_=64", "-D_CHUNK_LEN_=16", "--use_fast_math", "-O3",
                         "-Xptxas -O3", "--extra-device-vectorization"])

@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def row(impl, cp, tokens_per_s, mem_bytes, **extra):
     r = {"impl": impl, "device": "NVIDIA H200", "grad_cp": cp, "tokens_per_s": tokens_per_s,
-         "step_ms_median": round(16 * 512 / tokens_per_s * 1e3, 2), "peak_mem_bytes": mem_bytes,
+         "step_ms_median": round(16 * 512 / tokens_per_s * 1e3, 2) if tokens_per_s else None, "peak_mem_bytes": mem_bytes,
          "n_layer": 12, "n_embd": 768, "vocab": 65536}
     r.update(extra)
     return r
@@ -37,7 +37,7 @@ def target_line(text, ratio_name, cp):
 
 def test_ratios_and_verdicts(tmp_path):
     ours = dict(flops_per_token=1e9, peak_tflops=989, fused_ops=0, head_size=64, head_chunk=0,
-                train_type="full", peft="none")
+                train_type="none", peft="none")
     bench = [
         row("rwkv7-cpp", 1, 150000, 10 * 2**30, **ours),
         row("rwkv7-cpp", 1, 260000, 9 * 2**30, **dict(ours, fused_ops=1)),
@@ -60,7 +60,7 @@ def test_ratios_and_verdicts(tmp_path):
 
 
 def test_missed_target_says_by_how_much(tmp_path):
-    ours = dict(fused_ops=1, head_size=64, head_chunk=0, train_type="full", peft="none")
+    ours = dict(fused_ops=1, head_size=64, head_chunk=0, train_type="none", peft="none")
     bench = [row("rwkv7-cpp", 0, 150000, 13 * 2**30, **ours), row("seed-230d32b", 0, 100000, 12 * 2**30)]
     text = summarise(tmp_path, bench, steps=[{"step": "build", "rc": 0, "seconds": 90},
                                               {"step": "cuda-tests", "rc": 124, "seconds": 420}])
@@ -68,7 +68,7 @@ def test_missed_target_says_by_how_much(tmp_path):
     assert "| 1.50 | >= 2.0 | missed by 25% |" in target_line(text, "fused_ops 1 / seed-230d32b", 0)
     assert "| 1.08 | <= 1 | missed by 8% |" in target_line(text, "peak memory, fused_ops 1 / seed", 0)
     assert "| cuda-tests | timed out | 420 |" in text
-    assert "not run (no cuda-tests.json)" in text
+    assert "not run, or cut short (no cuda-tests.json)" in text
 
 
 def test_failed_and_skipped_tests_are_listed(tmp_path):
@@ -80,3 +80,14 @@ def test_failed_and_skipped_tests_are_listed(tmp_path):
     assert "3 tests, 1 failed, 1 skipped (2.5s)" in text
     assert "- FAILED Cuda.Wkv7GoldenBFloat16: x.cpp:62" in text
     assert "- skipped Cuda.NcclWorldOfOneCollectives" in text
+
+
+def test_partial_and_broken_files_still_give_a_summary(tmp_path):
+    # a state-tuning row (not comparable), a seed row cut short (no tokens/s), a row with 0
+    bench = [row("rwkv7-cpp", 1, 150000, 10 * 2**30, fused_ops=0, train_type="state", peft="none"),
+             {"impl": "seed-230d32b", "grad_cp": 1}, row("rwkv-lm-latest", 1, 0, None)]
+    (tmp_path / "profile-ours.json").write_text("{not json")
+    text = summarise(tmp_path, bench, steps=[{"step": "profile-ours", "rc": "skipped", "seconds": 0}])
+    assert "| profile-ours | skipped | 0 |" in text
+    assert "not measured" in target_line(text, "fused_ops 0 / seed-230d32b", 1)
+    assert "(a section could not be read: JSONDecodeError" in text
