@@ -112,7 +112,15 @@ void expect_golden_byte_run(const std::string& name, std::vector<std::string> ov
     EXPECT_EQ(std::stoi(m[1]), e["epoch"].as<int>());
     EXPECT_EQ(std::stoi(m[5]), seen);
     EXPECT_NEAR(std::stod(m[4]), e["lr"].as<double>(), 1e-8);
-    const double tol = seen == 0 ? 1e-6 : std::max(1e-5, 3 * max_abs({ours[40 * seen].loss - other[40 * seen].loss}));
+    // Epoch 0's mean loss spans steps 0-39, and steps 30-39 already carry rounding noise (the 1-ulp
+    // envelope of steps 30-59 was 5.5e-5 on one CI machine, 9.3e-5 on another): held to 1e-6, or 3x
+    // what a 1-ulp change of the init moves that mean, plus the log's 6-decimal rounding.
+    double nudged_mean = 0;
+    for (int i = 0; i < 40; ++i) nudged_mean += (ours[i].loss - other[i].loss) / 40;
+    const double tol = seen == 0 ? 5e-7 + std::max(1e-6, 3 * std::fabs(nudged_mean))
+                                 : std::max(1e-5, 3 * max_abs({ours[40 * seen].loss - other[40 * seen].loss}));
+    if (seen == 0) std::printf("[ epoch 0 mean loss ] vs seed %.2e, 1-ulp envelope of the mean %.2e\n",
+                               std::fabs(std::stod(m[2]) - e["loss"].as<double>()), std::fabs(nudged_mean));
     if (seen == 0) EXPECT_NEAR(std::stod(m[2]), e["loss"].as<double>(), tol);
     ++seen;
   }
