@@ -93,10 +93,10 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   // A checkpointed block's backward runs only if its input requires grad. When fine-tuning
   // freezes the embedding, x does not, and no block would get gradients: start the graph here
   // (x has no history to lose), as RWKV-PEFT does for its checkpointed blocks.
-  if (gradient_checkpointing && is_training() && at::GradMode::is_enabled() && !x.requires_grad())
-    x = x.detach().requires_grad_(true);
+  const bool checkpointed = gradient_checkpointing && is_training() && at::GradMode::is_enabled();
+  if (checkpointed && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (auto& block : block_list) {
-    if (gradient_checkpointing && is_training() && at::GradMode::is_enabled()) {
+    if (checkpointed) {
       auto out = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x,
                                           v_first);
       x = out[0];

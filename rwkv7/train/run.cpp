@@ -260,6 +260,10 @@ StateSharding Run::sharding() const { return StateSharding{sharded_, env.rank, e
 
 // Runs `what` on every rank; if it throws on any rank, it throws on all (the failing rank with its
 // own message), instead of leaving the others waiting for a collective until dist_timeout.
+// The small tensors the ranks sum (a failure flag, the loss, a squared norm): on the run's device,
+// since NCCL takes CUDA tensors only (and Gloo CPU ones).
+at::TensorOptions Run::collective_options() const { return at::TensorOptions().dtype(at::kDouble).device(device); }
+
 void Run::agreed(const std::function<void()>& what) {
   std::exception_ptr failure;
   try {
@@ -268,8 +272,7 @@ void Run::agreed(const std::function<void()>& what) {
     failure = std::current_exception();
   }
   if (comm) {
-    // on the run's device: NCCL takes CUDA tensors only (Gloo CPU ones)
-    at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, at::TensorOptions().dtype(at::kDouble).device(device));
+    at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, collective_options());
     comm->allreduce_sum(failed);
     if (!failure && failed.item<double>() > 0)
       throw std::runtime_error("another process of this run stopped with an error (its message says why)");
@@ -372,7 +375,7 @@ void Run::build_optimizer(const StateDict& training_state) {
   }
   if (sharded_)
     global_sum_of_squares_ = [this](double local) {
-      at::Tensor t = at::tensor({local}, at::TensorOptions().dtype(at::kDouble).device(device));
+      at::Tensor t = at::tensor({local}, collective_options());
       comm->allreduce_sum(t);
       return t.item<double>();
     };
@@ -439,7 +442,7 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
   if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
     if (sharded_) comm->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
     else comm->finish_gradients();
-    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, at::TensorOptions().dtype(at::kDouble).device(device));
+    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, collective_options());
     comm->allreduce_sum(shared);
     r.loss = shared[0].item<double>() / env.world;
     r.stop = shared[1].item<double>() > 0;

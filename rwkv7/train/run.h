@@ -104,6 +104,7 @@ class Run {
   Batch document_batch(int64_t epoch, int64_t step_in_epoch) const;  // dataload: pad
   void build_optimizer(const StateDict& training_state);
   StateSharding sharding() const;
+  at::TensorOptions collective_options() const;
   void agreed(const std::function<void()>& what);  // all ranks succeed, or all throw
 
   std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
