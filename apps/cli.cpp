@@ -20,7 +20,7 @@ std::string Args::require(const std::string& name) const {
 }
 
 Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
-           const std::vector<std::string>& flags) {
+           const std::vector<std::string>& flags, const std::vector<std::string>& config_keys) {
   Args a;
   auto known = [](const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -46,6 +46,14 @@ Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
         }
         a.options[name] = value;
       } else {
+        std::string key = name;
+        std::replace(key.begin(), key.end(), '-', '_');
+        if (known(config_keys, key)) {
+          if (!inline_value)
+            value = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0 ? argv[i + 1] : "VALUE";
+          throw UsageError("unknown option --" + name + ": config keys are given as key=value; write " + key +
+                           "=" + value);
+        }
         throw UsageError("unknown option --" + name + " (see --help)");
       }
     } else {

@@ -25,9 +25,11 @@ struct Args {
   std::string require(const std::string& name) const;
 };
 
-// `flags` lists options that take no value. Unknown options are an error.
+// `flags` lists options that take no value. Unknown options are an error. `config_keys`: the
+// config keys a command takes as key=value; an unknown option that names one (`--proj_dir X`, or
+// `--ctx-len X` for ctx_len) is refused with the key=value to write instead.
 Args parse(int argc, char** argv, const std::vector<std::string>& options_with_value,
-           const std::vector<std::string>& flags = {});
+           const std::vector<std::string>& flags = {}, const std::vector<std::string>& config_keys = {});
 
 // --vocab V.txt or --tokenizer bytes, exactly one of them, as make_tokenizer's arguments
 std::pair<std::string, std::string> tokenizer_choice(const Args& args);

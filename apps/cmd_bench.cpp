@@ -34,7 +34,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int bench(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"config", "steps", "warmup", "out", "profile"});
+  const cli::Args args =
+      cli::parse(argc, argv, {"config", "steps", "warmup", "out", "profile"}, {}, train_config_key_names());
   if (args.help) {
     std::printf("usage: rwkv7 bench --config F.yaml [--steps 20] [--warmup 3] [--out F.json] [--profile F.json]\n"
                 "                   [key=value ...]\n"
@@ -60,7 +61,7 @@ int bench(int argc, char** argv) {
     if (i == warmup && args.has("profile")) profiler = std::make_unique<StepProfiler>(cuda);
     const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
     const StepResult r = run.step({tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)},
-                                  cfg.lr_init, /*stop_here=*/false, /*timed=*/true);
+                                  cfg.lr_init, /*stop_signal=*/0, /*timed=*/true);
     last_loss = r.loss;
     if (i >= warmup) {
       fwd.push_back(r.forward_ms / 1e3);

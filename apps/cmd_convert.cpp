@@ -5,12 +5,16 @@
 // casting floating tensors. The format of --out comes from its extension unless --format says.
 #include <ATen/ATen.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include "cli.h"
 #include "commands.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/io/fs.h"
+#include "rwkv7/io/value_checks.h"
 
 namespace rwkv7::cmd {
 
@@ -36,7 +40,13 @@ int convert(int argc, char** argv) {
   if (format != "pth" && format != "safetensors")
     throw cli::UsageError("--format must be pth or safetensors, got '" + format + "'");
 
-  StateDict dict = read_weights(args.require("in"));
+  const std::string in = args.require("in");
+  if (fs::same_file(out, in))
+    throw cli::UsageError(fmt::format("--out {} is the input {}: writing it would destroy the input; choose another "
+                                      "path", out, in));
+  StateDict dict = read_weights(in);
+  check_finite(dict, in);
+  if (dtype != "keep") check_fits_dtype(dict, target, in);
   if (dtype != "keep")
     for (auto& kv : dict)
       if (at::isFloatingType(kv.second.scalar_type())) kv.second = kv.second.to(target);

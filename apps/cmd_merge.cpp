@@ -1,5 +1,5 @@
-// rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32]
-// Merges an RWKV-PEFT adapter (the rwkv-<n>.pth of a state, LoRA or DiSHA run) into its base
+// rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32 | --pissa-init I.pth]
+// Merges an RWKV-PEFT adapter (the rwkv-<n>.pth of a state, LoRA, DiSHA or PiSSA run) into its base
 // model as RWKV-PEFT's merge scripts do (rwkv7/peft/merge.h) and writes the result atomically, as
 // a plain .pth dict (what torch.load(weights_only=True) and this tool read), or as safetensors
 // for a .safetensors name.
@@ -12,7 +12,11 @@
 #include "commands.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/peft/fine_tune_origin.h"
 #include "rwkv7/peft/merge.h"
+#include "rwkv7/io/fs.h"
+#include "rwkv7/io/value_checks.h"
+#include "rwkv7/train/run_dir.h"
 
 namespace rwkv7::cmd {
 
@@ -22,9 +26,10 @@ int merge(int argc, char** argv) {
     std::printf(
         "usage: rwkv7 merge --base B.pth --adapter A.pth --out M.pth [--lora-alpha 32 | --pissa-init I.pth]\n"
         "  --base        the model the adapter was trained on (.pth or .safetensors)\n"
-        "  --adapter     RWKV-PEFT's rwkv-<n>.pth: state tuning (time_state), LoRA (lora_A/B) or DiSHA (disha),\n"
-        "                with the LayerNorms it trained, which replace the base's\n"
-        "  --out         where to write (atomically): a plain .pth dict, or safetensors for a .safetensors name\n"
+        "  --adapter     RWKV-PEFT's rwkv-<n>.pth: state tuning (time_state), LoRA or PiSSA (lora_A/B) or DiSHA\n"
+        "                (disha), with the LayerNorms it trained, which replace the base's\n"
+        "  --out         where to write (atomically): a plain .pth dict, or safetensors for a .safetensors name;\n"
+        "                never one of the inputs\n"
         "  --lora-alpha  LoRA only, required: the lora_alpha of the training run (the update is scaled by\n"
         "                alpha / r; RWKV-PEFT's merge script assumes 16 unless told)\n"
         "  --pissa-init  PiSSA only, required: the run's init_pissa.pth (its starting B0, A0): W' = W - B0 A0 + B A\n"
@@ -40,11 +45,26 @@ int merge(int argc, char** argv) {
     if (*alpha <= 0) throw cli::UsageError("--lora-alpha must be > 0");
   }
 
+  const bool pissa = args.has("pissa-init");
+  for (const std::string& input : {base_path, adapter_path, args.get("pissa-init", "")})
+    if (fs::same_file(out, input))
+      throw cli::UsageError(fmt::format("--out {} is the input {}: writing it would destroy that input; choose "
+                                        "another path", out, input));
+
   // The adapter first: a wrong call fails before a large base is read.
   const StateDict adapter = read_weights(adapter_path);
   const AdapterKind kind = adapter_kind(adapter, adapter_path);
-  const bool pissa = args.has("pissa-init");
+  check_finite(adapter, adapter_path);
   if (pissa && alpha) throw cli::UsageError("--lora-alpha and --pissa-init exclude each other (PiSSA has no alpha)");
+  // A PiSSA adapter is LoRA-shaped; merged as LoRA it would keep B0 A0 twice. Its run's files say what it is.
+  const AdapterEvidence beside = evidence_beside(adapter_path, RunDir::state_file(adapter_path, StateSharding{}));
+  const bool made_by_pissa = beside.has_origin ? beside.origin.kind == "pissa" : !beside.folder_pissa.empty();
+  if (kind == kLora && !pissa && made_by_pissa) {
+    const std::string init = beside.folder_pissa.empty() ? "its run's init_pissa.pth" : beside.folder_pissa;
+    throw cli::UsageError(fmt::format("{} is a PiSSA adapter ({}): merge it with --pissa-init {}, not as LoRA",
+                                      adapter_path, beside.has_origin ? "its training state says so"
+                                                                      : "its folder holds " + beside.folder_pissa, init));
+  }
   if (kind == kLora && !alpha && !pissa)
     throw cli::UsageError(adapter_path + " is a LoRA adapter: --lora-alpha is required, the lora_alpha it was "
                           "trained with (the update is scaled by alpha / r)");
@@ -54,8 +74,11 @@ int merge(int argc, char** argv) {
 
   MergeReport report;
   const StateDict init = pissa ? read_weights(args.get("pissa-init", "")) : StateDict{};
-  const StateDict merged = merge_adapter(read_weights(base_path), adapter, alpha, base_path, adapter_path, &report,
-                                         pissa ? &init : nullptr);
+  if (pissa) check_finite(init, args.get("pissa-init", ""));
+  const StateDict base = read_weights(base_path);
+  check_finite(base, base_path);
+  const StateDict merged = merge_adapter(base, adapter, alpha, base_path, adapter_path, &report, pissa ? &init : nullptr);
+  check_finite(merged, out + " (the merged model: a base tensor's dtype cannot hold it)");
   if (is_safetensors_path(out)) write_safetensors(out, merged);
   else write_pth(out, merged);
   std::printf("merged the %s adapter %s into %s: %lld weights changed, %lld tensors replaced, %lld added; "

@@ -1,6 +1,8 @@
 // rwkv7 prepare --config F.yaml [key=value ...]   writes proj_dir/rwkv-init.pth
 // rwkv7 train   --config F.yaml [key=value ...]   the training run
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli.h"
 #include "commands.h"
@@ -16,6 +18,11 @@ void print_keys() {
   for (const auto& [key, meaning] : train_config_keys()) std::printf("  %-15s %s\n", key.c_str(), meaning.c_str());
 }
 
+// --config, and key=value overrides; `--proj_dir X` is refused with a hint to write proj_dir=X
+cli::Args parse_args(int argc, char** argv) {
+  return cli::parse(argc, argv, {"config"}, {}, train_config_key_names());
+}
+
 TrainConfig config_from(const cli::Args& args) {
   return load_train_config(args.require("config"), args.positional);
 }
@@ -23,7 +30,7 @@ TrainConfig config_from(const cli::Args& args) {
 }  // namespace
 
 int prepare(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"config"});
+  const cli::Args args = parse_args(argc, argv);
   if (args.help) {
     std::printf("usage: rwkv7 prepare --config F.yaml [key=value ...]\n"
                 "  writes <proj_dir>/rwkv-init.pth by the seed's init rules (bf16 when precision is bf16)\n");
@@ -35,7 +42,7 @@ int prepare(int argc, char** argv) {
 }
 
 int train(int argc, char** argv) {
-  const cli::Args args = cli::parse(argc, argv, {"config"});
+  const cli::Args args = parse_args(argc, argv);
   if (args.help) {
     std::printf("usage: rwkv7 train --config F.yaml [key=value ...]\n"
                 "  trains as the seed's train.py does; writes rwkv-<epoch>.pth, rwkv-final.pth,\n"
@@ -44,7 +51,13 @@ int train(int argc, char** argv) {
     print_keys();
     return 0;
   }
-  const RunSummary s = rwkv7::train(config_from(args));
+  const TrainConfig cfg = config_from(args);
+  const RunSummary s = rwkv7::train(cfg);
+  if (s.steps == 0 && (s.stop_reason == "epoch_count" || s.stop_reason == "token budget")) {
+    std::printf("the run in %s had already finished (%s reached); nothing to train\n", cfg.proj_dir.c_str(),
+                s.stop_reason.c_str());
+    return 0;
+  }
   std::printf("stopped (%s) after %lld steps; last loss %.4f\n", s.stop_reason.c_str(),
               static_cast<long long>(s.steps), s.last_loss);
   return 0;

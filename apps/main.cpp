@@ -29,7 +29,7 @@ const Command kCommands[] = {
     {"logits", rwkv7::cmd::logits, "run a checkpoint on tokens and print the logits as JSON"},
     {"convert", rwkv7::cmd::convert, "rewrite weights as a plain .pth dict or as safetensors (optionally another dtype)"},
     {"eval", rwkv7::cmd::eval, "evaluate a checkpoint: LAMBADA perplexity and accuracy, as RWKV-LM reports them"},
-    {"merge", rwkv7::cmd::merge, "merge an RWKV-PEFT adapter (state, LoRA, DiSHA) into its base model"},
+    {"merge", rwkv7::cmd::merge, "merge an RWKV-PEFT adapter (state, LoRA, DiSHA, PiSSA) into its base model"},
 };
 
 void print_usage() {

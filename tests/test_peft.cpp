@@ -192,8 +192,8 @@ TEST(PeftGolden, Pissa) { expect_golden_peft_run("pissa"); }
 // singular values are W's to 1e-4.
 TEST(Peft, PissaStartIsTheTopSingularPartOfEachWeight) {
   for (const int niter : {4, 300}) {
-    TrainConfig cfg = parse_train_config(peft_yaml("lora", scratch_dir("peft-pissa-init")), "test",
-                                         {"peft=pissa", "lora_load=", "pissa_r=4", "svd_niter=" + std::to_string(niter)});
+    TrainConfig cfg = parse_train_config(peft_yaml("pissa", scratch_dir("peft-pissa-init")), "test",
+                                         {"lora_load=", "pissa_init=", "pissa_r=4", "svd_niter=" + std::to_string(niter)});
     RWKV base = load_model(golden(kTinyModel)), model = load_model(golden(kTinyModel));
     const StateDict start = add_adapters(model, cfg, 7);
     ASSERT_EQ(start.size(), 12u * 6 * 2);

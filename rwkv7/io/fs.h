@@ -13,6 +13,9 @@ namespace rwkv7::fs {
 bool exists(const std::string& path);
 bool is_regular_file(const std::string& path);
 bool is_directory(const std::string& path);
+// Whether both name one existing file (the same path, a link to it, or another hard link: the
+// same device and inode). False when either does not exist.
+bool same_file(const std::string& a, const std::string& b);
 // mkdir -p; throws std::runtime_error naming the path on failure
 void create_directories(const std::string& path);
 // rm -rf; missing paths are fine

@@ -1,8 +1,10 @@
 #include "rwkv7/model/load.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/io/value_checks.h"
 
 namespace rwkv7 {
 
@@ -11,6 +13,22 @@ bool has(const StateDict& d, const std::string& name) {
   for (const auto& kv : d)
     if (kv.first == name) return true;
   return false;
+}
+
+// A file of fine-tuning tensors alone (an adapter or a tuned state) given where a model belongs.
+void refuse_fine_tuning_file(const StateDict& d, const std::string& path) {
+  auto ends = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const auto& kv : d) {
+    if (ends(kv.first, ".time_state"))
+      throw CheckpointError(fmt::format("{}: holds {} and no model weights: it is a tuned state, not a model; give "
+                                        "it as --state beside the base model, or merge it (rwkv7 merge)", path, kv.first));
+    if (ends(kv.first, ".lora_A") || ends(kv.first, ".lora_B") || ends(kv.first, ".disha"))
+      throw CheckpointError(fmt::format("{}: holds {} and no model weights: it is an adapter, not a model; merge it "
+                                        "into its base (rwkv7 merge), or fine-tune on from it with lora_load", path,
+                                        kv.first));
+  }
 }
 }  // namespace
 
@@ -36,11 +54,24 @@ ModelShape shape_from_state_dict(const StateDict& d, const std::string& path) {
 }
 
 RWKV model_from_state_dict(const StateDict& dict, const std::string& path) {
+  if (!has(dict, "emb.weight")) refuse_fine_tuning_file(dict, path);
+  check_float_weights(dict, path);
   RWKV model(shape_from_state_dict(dict, path));
   // A base merged with a tuned state (RWKV-PEFT's merge_state: the base plus each layer's
-  // time_state) is that model starting from those states.
-  for (auto& block : model->block_list)
-    if (has(dict, "blocks." + std::to_string(block->layer_id) + ".att.time_state")) block->att->add_time_state();
+  // time_state) is that model starting from those states: every layer's, as --state asks.
+  std::string with, without;
+  for (auto& block : model->block_list) {
+    const std::string name = "blocks." + std::to_string(block->layer_id) + ".att.time_state";
+    if (has(dict, name)) {
+      block->att->add_time_state();
+      if (with.empty()) with = name;
+    } else if (without.empty()) {
+      without = name;
+    }
+  }
+  if (!with.empty() && !without.empty())
+    throw CheckpointError(fmt::format("{}: has {} but no {}: a model merged with a tuned state has one per layer (a "
+                                      "state tuned for a model of fewer layers?)", path, with, without));
   model->load_state_dict(dict, path);
   return model;
 }

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -202,6 +203,31 @@ void merge_disha(MergeState& s, const std::string& key, const at::Tensor& t) {
   ++s.rep.merged;
 }
 
+// "blocks.<i>.<rest>" -> i; -1 for other names
+int64_t block_of(const std::string& name) {
+  if (name.rfind("blocks.", 0) != 0) return -1;
+  const size_t dot = name.find('.', 7);
+  const std::string digits = name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+// An adapter acts on every layer of the model it was trained on; one that leaves layers of this
+// base untouched was made for a model of fewer layers.
+void check_covers_every_layer(const StateDict& base, const StateDict& adapter, const std::string& base_path,
+                              const std::string& adapter_path) {
+  std::set<int64_t> base_layers, adapted;
+  for (const auto& kv : base) base_layers.insert(block_of(kv.first));
+  for (const auto& kv : adapter)
+    if (is_state(kv.first) || is_lora(kv.first) || is_disha(kv.first)) adapted.insert(block_of(kv.first));
+  base_layers.erase(-1);
+  for (int64_t layer : base_layers)
+    if (!adapted.count(layer))
+      throw CheckpointError(fmt::format("{}: adapts {} of the {} layers of {}, not layer {}: an adapter of a model "
+                                        "with fewer layers?", adapter_path, adapted.size(), base_layers.size(),
+                                        base_path, layer));
+}
+
 }  // namespace
 
 StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::optional<double> lora_alpha,
@@ -209,6 +235,7 @@ StateDict merge_adapter(const StateDict& base, const StateDict& adapter, std::op
                         const StateDict* pissa_init) {
   const AdapterKind kind = adapter_kind(adapter, adapter_path);
   check_merge_args(adapter, kind, lora_alpha, adapter_path, pissa_init);
+  check_covers_every_layer(base, adapter, base_path, adapter_path);
   MergeState s(base, adapter, lora_alpha, base_path, adapter_path, pissa_init);
   s.rep.kind = kind;
 

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -19,6 +22,16 @@ struct Key {
   bool is_list = false;  // a YAML sequence (or "a,b" on the command line)
   std::function<void(TrainConfig&, const std::string&)> set;
   std::function<std::string(const TrainConfig&)> get;
+  // When the key means something: a key given for a run it does not apply to is refused
+  // (it would be ignored without a word). Empty: always.
+  std::function<bool(const TrainConfig&)> applies;
+  std::string applies_when;  // e.g. "peft: lora", for the refusal
+
+  Key only_when(std::function<bool(const TrainConfig&)> rule, std::string when) && {
+    applies = std::move(rule);
+    applies_when = std::move(when);
+    return std::move(*this);
+  }
 };
 
 template <typename T>
@@ -58,10 +71,13 @@ std::string parse_value<std::string>(const std::string&, const std::string& text
 
 template <>
 std::vector<std::string> parse_value<std::vector<std::string>>(const std::string&, const std::string& text) {
+  // "a,b", "a, b" and a YAML list alike; blanks around a name are not part of it
   std::vector<std::string> out;
   std::stringstream s(text);
-  for (std::string item; std::getline(s, item, ',');)
-    if (!item.empty()) out.push_back(item);
+  for (std::string item; std::getline(s, item, ',');) {
+    const size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+    if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+  }
   return out;
 }
 
@@ -83,8 +99,14 @@ template <typename T>
 Key key(const std::string& name, T TrainConfig::*field, const std::string& meaning) {
   return {name, meaning, std::is_same_v<T, std::vector<std::string>>,
           [name, field](TrainConfig& c, const std::string& text) { c.*field = parse_value<T>(name, text); },
-          [field](const TrainConfig& c) { return show(c.*field); }};
+          [field](const TrainConfig& c) { return show(c.*field); }, {}, ""};
 }
+
+bool pad(const TrainConfig& c) { return c.dataload == "pad"; }
+bool lora(const TrainConfig& c) { return c.peft == "lora"; }
+bool disha(const TrainConfig& c) { return c.peft == "disha"; }
+bool pissa(const TrainConfig& c) { return c.peft == "pissa"; }
+bool adapter(const TrainConfig& c) { return c.peft != "none"; }
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> k = {
@@ -111,7 +133,7 @@ const std::vector<Key>& keys() {
       key("weight_decay", &TrainConfig::weight_decay, "decoupled weight decay of the matrices"),
       key("grad_clip", &TrainConfig::grad_clip, "max global gradient L2 norm"),
       key("my_exit_tokens", &TrainConfig::my_exit_tokens, "token budget: the run saves rwkv-final.pth and stops there"),
-      key("magic_prime", &TrainConfig::magic_prime, "sampler prime: prime, 2 mod 3, just under tokens / ctx_len"),
+      key("magic_prime", &TrainConfig::magic_prime, "sampler prime: prime, 2 mod 3, just under tokens / ctx_len; 0: the seed's rule for the data and ctx_len (the value used is printed)"),
       key("epoch_save", &TrainConfig::epoch_save, "save rwkv-<epoch>.pth every this many mini-epochs (0: never)"),
       key("epoch_count", &TrainConfig::epoch_count, "mini-epochs of a run counted in mini-epochs (dataload pad, lr_schedule cos); otherwise ignored like the seed: magic_prime // epoch_samples"),
       key("epoch_begin", &TrainConfig::epoch_begin, "first mini-epoch number (set by resume)"),
@@ -138,18 +160,29 @@ const std::vector<Key>& keys() {
       key("peak_tflops", &TrainConfig::peak_tflops, "peak TFLOP/s of one device for the MFU figure; 0: the default for known GPUs (H100, H200, A100, RTX 4090, bf16 dense)"),
       key("train_type", &TrainConfig::train_type, "fine-tuning: state trains each layer's initial WKV state (time_state) and nothing else; none"),
       key("peft", &TrainConfig::peft, "fine-tuning: none, lora, disha or pissa (adapters on att receptance/key/value/output, ffn key/value)"),
-      key("lora_r", &TrainConfig::lora_r, "LoRA rank r"),
-      key("lora_alpha", &TrainConfig::lora_alpha, "LoRA alpha: the update is scaled by alpha / r"),
-      key("lora_dropout", &TrainConfig::lora_dropout, "dropout on the LoRA input (training only)"),
-      key("lora_load", &TrainConfig::lora_load, "adapter file to start from (an rwkv-<n>.pth of a fine-tuning run); empty: a fresh adapter"),
-      key("disha_mode", &TrainConfig::disha_mode, "DiSHA mode: bone"),
-      key("disha_r", &TrainConfig::disha_r, "DiSHA block size r (divides every adapted layer's input width)"),
-      key("pissa_r", &TrainConfig::pissa_r, "PiSSA rank r"),
-      key("svd_niter", &TrainConfig::svd_niter, "PiSSA: subspace iterations of the randomized SVD"),
-      key("pissa_init", &TrainConfig::pissa_init, "PiSSA with lora_load: the init_pissa.pth of the run that made the adapter (its frozen residual W - B0 A0)"),
-      key("train_parts", &TrainConfig::train_parts, "with peft: base tensors also trained, by name part (time, ln)"),
+      key("lora_r", &TrainConfig::lora_r, "LoRA rank r")
+          .only_when(lora, "peft: lora"),
+      key("lora_alpha", &TrainConfig::lora_alpha, "LoRA alpha: the update is scaled by alpha / r")
+          .only_when(lora, "peft: lora"),
+      key("lora_dropout", &TrainConfig::lora_dropout, "dropout on the LoRA input (training only)")
+          .only_when(lora, "peft: lora"),
+      key("lora_load", &TrainConfig::lora_load, "adapter file to start from (an rwkv-<n>.pth of a fine-tuning run); empty: a fresh adapter")
+          .only_when(adapter, "peft: lora, disha or pissa"),
+      key("disha_mode", &TrainConfig::disha_mode, "DiSHA mode: bone")
+          .only_when(disha, "peft: disha"),
+      key("disha_r", &TrainConfig::disha_r, "DiSHA block size r (divides every adapted layer's input width)")
+          .only_when(disha, "peft: disha"),
+      key("pissa_r", &TrainConfig::pissa_r, "PiSSA rank r")
+          .only_when(pissa, "peft: pissa"),
+      key("svd_niter", &TrainConfig::svd_niter, "PiSSA: subspace iterations of the randomized SVD")
+          .only_when(pissa, "peft: pissa"),
+      key("pissa_init", &TrainConfig::pissa_init, "PiSSA with lora_load: the init_pissa.pth of the run that made the adapter (its frozen residual W - B0 A0)")
+          .only_when(pissa, "peft: pissa"),
+      key("train_parts", &TrainConfig::train_parts, "with peft: base tensors also trained, by a part of their names (ln: the LayerNorms); each must match a tensor")
+          .only_when(adapter, "peft: lora, disha or pissa"),
       key("dataload", &TrainConfig::dataload, "magic_prime: the seed's sampler; pad: sample i = ctx_len+1 tokens from the start of document i, targets past its end ignored"),
-      key("data_shuffle", &TrainConfig::data_shuffle, "dataload pad: 1 visits the documents in a seeded random order, 0 in file order"),
+      key("data_shuffle", &TrainConfig::data_shuffle, "dataload pad: 1 visits the documents in a seeded random order, 0 in file order")
+          .only_when(pad, "dataload: pad"),
       key("epoch_steps", &TrainConfig::epoch_steps_key, "steps per mini-epoch with dataload pad (0: epoch_samples / (micro_bsz x devices))"),
       key("lr_schedule", &TrainConfig::lr_schedule, "seed: the seed's schedule to the token budget; cos: lr_final + (lr_init - lr_final)(1 + cos(pi step / total))/2 over epoch_count mini-epochs, no warmup"),
   };
@@ -166,12 +199,44 @@ const Key* find_key(const std::string& name) {
   throw ConfigError(source + ": unknown key '" + name + "' (rwkv7 train --help lists the keys)");
 }
 
+void need(bool ok, const std::string& key, const std::string& what) {
+  if (!ok) throw ConfigError("key '" + key + "': " + what);
+}
+
+// a * b * ... when it fits in int64 (a token or step count), else -1
+int64_t product_or_overflow(std::initializer_list<int64_t> factors) {
+  int64_t p = 1;
+  for (int64_t f : factors)
+    if (f < 0 || __builtin_mul_overflow(p, f, &p)) return -1;
+  return p;
+}
+
+// Counts the run computes from its keys (tokens = steps x samples x ctx_len) must fit in 64 bits,
+// or the loop's arithmetic wraps (a run of 0 steps that says it finished).
+void check_counts_fit(const TrainConfig& c) {
+  const int64_t epochs = c.epoch_begin + std::max<int64_t>(c.epoch_count, 1);
+  if (product_or_overflow({epochs, c.epoch_steps(), c.real_bsz(), c.ctx_len}) < 0)
+    throw ConfigError(fmt::format(
+        "key '{}': {} steps per mini-epoch x {} mini-epochs x {} samples x ctx_len {} is more tokens than a "
+        "64-bit count holds", c.epoch_steps_key > 0 ? "epoch_steps" : "epoch_samples", c.epoch_steps(), epochs,
+        c.real_bsz(), c.ctx_len));
+  if (product_or_overflow({c.magic_prime, c.ctx_len}) < 0)
+    throw ConfigError(fmt::format("key 'magic_prime': {} x ctx_len {} is more tokens than a 64-bit count holds",
+                                  c.magic_prime, c.ctx_len));
+}
+
+// A key given for a run it does not apply to would be ignored without a word: refuse it.
+void check_given_keys_apply(const TrainConfig& c) {
+  for (const Key& k : keys())
+    if (k.applies && c.given.count(k.name) && !k.applies(c))
+      throw ConfigError(fmt::format("key '{}': applies to runs with {}; this run has peft: {}, dataload: {} "
+                                    "(remove the key, or set what it needs)", k.name, k.applies_when, c.peft,
+                                    c.dataload));
+}
+
 }  // namespace
 
 void TrainConfig::validate() const {
-  auto need = [](bool ok, const std::string& key, const std::string& what) {
-    if (!ok) throw ConfigError("key '" + key + "': " + what);
-  };
   need(!proj_dir.empty(), "proj_dir", "must not be empty");
   need(data_type == "binidx", "data_type", "must be binidx, got '" + data_type + "'");
   need(vocab_size > 0, "vocab_size", "must be > 0, got " + std::to_string(vocab_size));
@@ -205,8 +270,7 @@ void TrainConfig::validate() const {
   } else {
     need(my_exit_tokens > 0, "my_exit_tokens", "must be > 0 (the run's token budget)");
   }
-  if (dataload == "magic_prime")
-    need(magic_prime > 0, "magic_prime", "must be set (> 0); rwkv7 tokenize prints one for your data");
+  need(magic_prime >= 0, "magic_prime", "must be >= 0 (0: the seed's rule for the data and ctx_len)");
   validate_fine_tuning();
   need(epoch_save >= 0, "epoch_save", "must be >= 0");
   need(epoch_begin >= 0, "epoch_begin", "must be >= 0");
@@ -232,13 +296,12 @@ void TrainConfig::validate() const {
   need(overwrite == 0 || overwrite == 1, "overwrite", "must be 0 or 1");
   need(max_bad_steps >= 1, "max_bad_steps", "must be >= 1");
   need(val_samples >= 1, "val_samples", "must be >= 1");
+  check_counts_fit(*this);
+  check_given_keys_apply(*this);
 }
 
 // RWKV-PEFT's keys and what they need of the rest.
 void TrainConfig::validate_fine_tuning() const {
-  auto need = [](bool ok, const std::string& key, const std::string& what) {
-    if (!ok) throw ConfigError("key '" + key + "': " + what);
-  };
   need(head_chunk == 0 || dataload != "pad", "head_chunk",
        "the chunked head's loss takes no ignored targets, which dataload: pad makes; use head_chunk: 0");
   need(train_type == "none" || train_type == "state", "train_type", "must be none or state, got '" + train_type + "'");
@@ -300,6 +363,7 @@ TrainConfig parse_yaml_config(const std::string& text, const std::string& source
       } else {
         text = kv.second.IsNull() ? "" : kv.second.as<std::string>();
       }
+      c.given.insert(name);
       try {
         k->set(c, text);
       } catch (const ConfigError& e) {
@@ -314,6 +378,7 @@ TrainConfig parse_yaml_config(const std::string& text, const std::string& source
     const Key* k = find_key(o.substr(0, eq));
     if (!k) unknown_key(o.substr(0, eq), "command line");
     k->set(c, o.substr(eq + 1));
+    c.given.insert(k->name);
   }
   if (c.dim_att == 0) c.dim_att = c.n_embd;
   c.validate();
@@ -337,6 +402,12 @@ const std::vector<std::pair<std::string, std::string>>& train_config_keys() {
     return v;
   }();
   return out;
+}
+
+std::vector<std::string> train_config_key_names() {
+  std::vector<std::string> names;
+  for (const auto& k : keys()) names.push_back(k.name);
+  return names;
 }
 
 std::string describe(const TrainConfig& c) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,7 +39,7 @@ struct TrainConfig {
   double weight_decay = 0.0;
   double grad_clip = 1.0;
   int64_t my_exit_tokens = 0;       // the token budget; required (> 0)
-  int64_t magic_prime = 0;          // required: prime, 2 mod 3, ~ tokens / ctx_len
+  int64_t magic_prime = 0;          // prime, 2 mod 3, ~ tokens / ctx_len; 0: the seed's rule for the data
   int64_t epoch_save = 5;
   int64_t epoch_count = 0;          // derived as magic_prime // epoch_samples (the seed ignores the flag)
   int64_t epoch_begin = 0;
@@ -78,11 +79,17 @@ struct TrainConfig {
   int64_t pissa_r = 8;
   int64_t svd_niter = 4;
   std::string pissa_init;           // with lora_load: the init_pissa.pth (B0, A0) of the run that made that adapter
-  std::vector<std::string> train_parts = {"time", "ln"};  // base tensors trained beside an adapter (name contains)
+  // base tensors trained beside an adapter (name contains). RWKV-PEFT's default also lists "time",
+  // which names RWKV-6's time-mix tensors and nothing of RWKV-7's, so it is not ours.
+  std::vector<std::string> train_parts = {"ln"};
   std::string dataload = "magic_prime";  // magic_prime: the seed's sampler; pad: one document per sample
   int64_t data_shuffle = 1;         // dataload pad: 1 documents in a seeded random order, 0 in file order
   int64_t epoch_steps_key = 0;      // key epoch_steps: steps per mini-epoch (dataload pad); 0: epoch_samples / real_bsz
   std::string lr_schedule = "seed"; // seed: the seed's (token budget, warmup); cos: RWKV-PEFT's over epoch_count mini-epochs
+
+  // The keys the YAML file or the command line set (the rest keep their defaults): a key that
+  // does not apply to this run is refused only when it was given.
+  std::set<std::string> given;
 
   bool fine_tuning() const { return train_type == "state" || peft != "none"; }
   // The run's length in mini-epochs when it is counted in mini-epochs (dataload pad, lr_schedule cos).
@@ -105,6 +112,9 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
 
 // key -> (default, meaning), in the order of the struct: for --help and the docs.
 const std::vector<std::pair<std::string, std::string>>& train_config_keys();
+
+// The keys' names alone, in the same order (for the command line's hints).
+std::vector<std::string> train_config_key_names();
 
 // The settings as "key: value" lines (for train_log.txt and the console).
 std::string describe(const TrainConfig& c);

@@ -111,8 +111,11 @@ Progress::Progress(int64_t total_steps, int64_t every)
 
 void Progress::update(const StepMetrics& m, int64_t done) {
   if (total_ < 0) return;  // not this rank's to show
+  // the time per step of this process's steps: a resumed run's earlier steps took none of `elapsed`
+  if (first_done_ < 0) first_done_ = done - 1;
   const double elapsed = now_seconds() - started_;
-  const double left = done > 0 && total_ > 0 ? elapsed / done * std::max<int64_t>(0, total_ - m.step - 1) : 0;
+  const int64_t done_here = done - first_done_;
+  const double left = done_here > 0 && total_ > 0 ? elapsed / done_here * std::max<int64_t>(0, total_ - m.step - 1) : 0;
   const int h = static_cast<int>(left / 3600), mi = static_cast<int>(std::fmod(left, 3600) / 60),
             se = static_cast<int>(std::fmod(left, 60));
   const std::string text = fmt::format(

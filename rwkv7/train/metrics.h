@@ -60,6 +60,7 @@ class Progress {
   bool tty_;
   int64_t total_, every_;
   double started_ = 0;
+  int64_t first_done_ = -1;  // steps_done_in_run at this process's first update (a resume starts late)
 };
 
 }  // namespace rwkv7

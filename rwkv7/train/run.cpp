@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <mutex>
 #include <thread>
 
 #ifdef RWKV7_HAS_CUDA_OP
@@ -24,6 +25,7 @@
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/load.h"
 #include "rwkv7/peft/adapters.h"
+#include "rwkv7/peft/peft_names.h"
 #include "rwkv7/train/loss.h"
 
 namespace rwkv7 {
@@ -81,6 +83,37 @@ void check_fits_config(const ModelShape& got, const TrainConfig& cfg, const std:
 // What a state file records of the run's precision (16: bf16 compute with fp32 masters, 32: fp32).
 int64_t precision_bits(const TrainConfig& cfg) { return cfg.precision == "bf16" ? 16 : 32; }
 
+bool has_tensor(const StateDict& d, const std::string& name) {
+  for (const auto& kv : d)
+    if (kv.first == name) return true;
+  return false;
+}
+
+// an adapter's or tuned state's tensors (RWKV-PEFT's names)
+bool holds_fine_tuning_tensors(const StateDict& d) {
+  for (const auto& kv : d)
+    if (peft_names::is_adapter(kv.first) || peft_names::is_time_state(kv.first)) return true;
+  return false;
+}
+
+// What cfg says of the adapter it trains (the digests are filled in by the run).
+FineTuneOrigin settings_of(const TrainConfig& cfg) {
+  FineTuneOrigin o;
+  o.kind = cfg.train_type == "state" ? "state" : cfg.peft;
+  o.rank = o.kind == "lora" ? cfg.lora_r : o.kind == "disha" ? cfg.disha_r : o.kind == "pissa" ? cfg.pissa_r : 0;
+  o.lora_alpha = o.kind == "lora" ? cfg.lora_alpha : 0;
+  return o;
+}
+
+uint64_t clock_or_config_seed(const TrainConfig& cfg) {
+  return cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed) : static_cast<uint64_t>(std::time(nullptr));
+}
+
+// The generator that LoRA's dropout draws from on `device`.
+at::Generator default_generator(const at::Device& device) {
+  return at::globalContext().defaultGenerator(device.is_cuda() ? device : at::Device(at::kCPU));
+}
+
 bool all_finite(RWKV& model) {
   at::NoGradGuard no_grad;
   for (const auto& p : model->parameters())
@@ -122,8 +155,7 @@ namespace {
 // proj_dir/rwkv-init.pth, new; the caller holds the folder.
 std::string write_init_checkpoint(const TrainConfig& cfg) {
   const RunDir dir(cfg.proj_dir);
-  const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
-                                             : static_cast<uint64_t>(std::time(nullptr));
+  const uint64_t seed = clock_or_config_seed(cfg);
   RWKV model = init_model(cfg, seed);
   if (cfg.precision == "bf16") model->to(at::kBFloat16);
   const StateDict weights = model->state_dict();
@@ -192,9 +224,14 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   agreed([&] { training_state = choose_start(); });  // (rank 0's rwkv-init.pth is written after it)
   if (rank0) std::printf("%s\n", start.note.c_str());
   if (cfg.fine_tuning()) {
-    build_fine_tuned_model();
+    build_fine_tuned_model(training_state);
   } else {
     if (start.weights.empty()) start.weights = read_weights(start.load_path);
+    if (!has_tensor(start.weights, "emb.weight") && holds_fine_tuning_tensors(start.weights))
+      throw ConfigError(fmt::format(
+          "key 'peft': {} holds only fine-tuning tensors (an adapter or tuned state, not a model); resume a "
+          "fine-tuning run with its train_type / peft and its base as load_model, or merge it into its base "
+          "with rwkv7 merge", start.load_path));
     model = model_from_state_dict(start.weights, start.load_path);
     check_fits_config(model->shape, cfg, start.load_path);
   }
@@ -206,14 +243,18 @@ Run::Run(const TrainConfig& config, Purpose purpose)
 Run::~Run() = default;
 
 // Fine-tuning: the base (load_model), RWKV-PEFT's additions, then their values from the run's
-// newest rwkv-<n>.pth (resume) or lora_load; everything but the trained tensors frozen.
-void Run::build_fine_tuned_model() {
+// newest rwkv-<n>.pth (resume) or lora_load; everything but the trained tensors frozen. A resume
+// must continue the run its training state describes (check_origin).
+void Run::build_fine_tuned_model(const StateDict& training_state) {
   if (cfg.load_model.empty())
     throw ConfigError("key 'load_model': fine-tuning (train_type: state or peft) needs the base model to adapt");
-  model = model_from_state_dict(read_weights(cfg.load_model), cfg.load_model);
+  const StateDict base = read_weights(cfg.load_model);
+  FineTuneOrigin origin = settings_of(cfg);
+  origin.base_digest = weights_digest(base);
+  model = model_from_state_dict(base, cfg.load_model);
   check_fits_config(model->shape, cfg, cfg.load_model);
-  const uint64_t seed = cfg.random_seed >= 0 ? static_cast<uint64_t>(cfg.random_seed)
-                                             : static_cast<uint64_t>(std::time(nullptr));
+  check_train_parts();
+  const uint64_t seed = clock_or_config_seed(cfg);
   const bool resumed = start.load_path != cfg.load_model;
   // PiSSA trains (B, A) on the frozen residual W - B0 A0 of its start (B0, A0): a fresh run's own
   // SVD; a resumed run's proj_dir/init_pissa.pth; for lora_load, pissa_init (the init of the run
@@ -222,22 +263,96 @@ void Run::build_fine_tuned_model() {
   const std::string pissa_path = cfg.peft != "pissa" ? "" : resumed ? own_pissa : cfg.pissa_init;
   if (cfg.peft == "pissa" && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
     throw ConfigError("key 'pissa_init': a PiSSA adapter from lora_load needs the init_pissa.pth of the run that made it");
+  if (resumed) check_origin(training_state, origin);  // kind, rank, alpha, base: before reading more
+  if (cfg.peft == "pissa" && resumed && !fs::exists(own_pissa))
+    throw CheckpointError(fmt::format("{} is missing: a PiSSA run keeps its start there, so the run in {} was not "
+                                      "started with peft: pissa (or the file was removed)", own_pissa, dir.path()));
   const StateDict pissa_file = pissa_path.empty() ? StateDict{} : read_pth(pissa_path);
   const StateDict pissa_start =
       add_adapters(model, cfg, seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
+  origin.pissa_digest = pissa_start.empty() ? 0 : weights_digest(pissa_start);
+  if (resumed) {
+    check_origin(training_state, origin);  // now with the PiSSA start
+    if (has_origin(training_state)) origin.lora_load_digest = decode_origin(training_state, state_file_).lora_load_digest;
+  } else if (!cfg.lora_load.empty()) {
+    const StateDict adapter = read_weights(cfg.lora_load);
+    origin.lora_load_digest = weights_digest(adapter);
+    check_lora_load(origin);
+    load_trained_tensors(model, adapter, cfg, cfg.lora_load);
+  }
   if (cfg.peft == "pissa" && !resumed && rank0) dir.save_weights(own_pissa, pissa_start);
-  if (resumed)
-    load_trained_tensors(model, start.weights, cfg, start.load_path);
-  else if (!cfg.lora_load.empty())
-    load_trained_tensors(model, read_weights(cfg.lora_load), cfg, cfg.lora_load);
+  if (resumed) load_trained_tensors(model, start.weights, cfg, start.load_path);
+  origin_ = origin;
   const int64_t trained = freeze_all_but_trained(model, cfg);
   int64_t total = 0;
   for (const auto& p : model->parameters()) total += p.numel();
-  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)",
-                            cfg.train_type == "state" ? "state" : cfg.peft, trained, total, 100.0 * trained / total);
+  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)", origin.kind, trained, total,
+                            100.0 * trained / total);
   if (rank0) std::printf("fine-tuning %s: %lld of %lld parameters trained\n",
                          cfg.train_type == "state" ? "the state" : cfg.peft.c_str(), static_cast<long long>(trained),
                          static_cast<long long>(total));
+}
+
+// The training state of a resumed fine-tuning run names what it was started from; this config
+// must match it (a state written before the origin was recorded is trusted, with a warning).
+void Run::check_origin(const StateDict& training_state, const FineTuneOrigin& now) const {
+  if (training_state.empty()) return;  // weights-only resume (said aloud by choose_start)
+  if (!has_origin(training_state)) {
+    if (rank0 && now.pissa_digest == 0)
+      std::fprintf(stderr, "warning: %s predates the fine-tuning origin checks; trusting that load_model and the "
+                           "adapter settings are the run's\n", state_file_.c_str());
+    return;
+  }
+  FineTuneOrigin saved = decode_origin(training_state, state_file_);
+  FineTuneOrigin want = now;
+  if (cfg.peft == "pissa" && now.pissa_digest == 0) want.pissa_digest = saved.pissa_digest;  // (not read yet)
+  const std::string why = origin_mismatch(saved, want, cfg.load_model, dir.path() + "/init_pissa.pth");
+  if (!why.empty())
+    throw CheckpointError(fmt::format("{}: {}. Resume with the settings and files the run was started with, or "
+                                      "start a new run in another proj_dir", state_file_, why));
+}
+
+// lora_load must be an adapter of this kind; a PiSSA adapter's pissa_init must be its own run's.
+// What says so: the adapter's training state beside it (the run's origin), else its folder's
+// init_pissa.pth (a PiSSA run writes one, no other run does).
+void Run::check_lora_load(const FineTuneOrigin& now) const {
+  const std::string state_path = RunDir::state_file(cfg.lora_load, StateSharding{});
+  const AdapterEvidence beside = evidence_beside(cfg.lora_load, state_path);
+  const std::string& folder_pissa = beside.folder_pissa;
+  if (beside.has_origin) {
+    const FineTuneOrigin& made = beside.origin;
+    if (made.kind != now.kind)
+      throw ConfigError(fmt::format("key 'lora_load': {} is a {} adapter ({} says so), this run is peft: {}{}",
+                                    cfg.lora_load, kind_title(made.kind), state_path, now.kind,
+                                    made.kind == "pissa" ? fmt::format("; fine-tune it with peft: pissa and pissa_init: "
+                                                                       "its run's init_pissa.pth") : ""));
+    if (made.pissa_digest != now.pissa_digest)
+      throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (digest {:#x}, its run's "
+                                    "was {:#x})", cfg.pissa_init, cfg.lora_load,
+                                    static_cast<uint64_t>(now.pissa_digest), static_cast<uint64_t>(made.pissa_digest)));
+    return;
+  }
+  if (folder_pissa.empty()) return;
+  if (cfg.peft != "pissa")
+    throw ConfigError(fmt::format("key 'lora_load': {} is a PiSSA adapter (its folder holds {}); fine-tune it with "
+                                  "peft: pissa and pissa_init: {}", cfg.lora_load, folder_pissa, folder_pissa));
+  if (!fs::same_file(folder_pissa, cfg.pissa_init) &&
+      weights_digest(read_pth(folder_pissa)) != weights_digest(read_pth(cfg.pissa_init)))
+    throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (its folder's {} differs)",
+                                  cfg.pissa_init, cfg.lora_load, folder_pissa));
+}
+
+// A train_parts name that matches no tensor would train nothing more, without a word.
+void Run::check_train_parts() const {
+  if (cfg.peft == "none") return;
+  for (const std::string& part : cfg.train_parts) {
+    bool found = false;
+    for (const auto& p : model->named_parameters()) found = found || p.key().find(part) != std::string::npos;
+    if (!found)
+      throw ConfigError(fmt::format("key 'train_parts': '{}' is part of no tensor name of {} (RWKV-7's names hold "
+                                    "e.g. emb, ln, att, ffn, head; 'time' named RWKV-6's time-mix tensors)", part,
+                                    cfg.load_model));
+  }
 }
 
 void Run::open_data() {
@@ -248,6 +363,15 @@ void Run::open_data() {
       throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}", cfg.data_file,
                                     data_->max_token(), cfg.vocab_size));
   } else {
+    if (cfg.magic_prime == 0) {  // the seed's rule: the largest prime 2 mod 3 below tokens / ctx_len - 1
+      cfg.magic_prime = static_cast<int64_t>(suggest_magic_prime(data_->num_tokens(), cfg.ctx_len));
+      if (cfg.magic_prime == 0)
+        throw ConfigError(fmt::format("key 'magic_prime': {} holds {} tokens, too few for ctx_len {}", cfg.data_file,
+                                      data_->num_tokens(), cfg.ctx_len));
+      if (rank0) std::printf("magic_prime: %lld (the seed's rule for %s and ctx_len %lld)\n",
+                             static_cast<long long>(cfg.magic_prime), cfg.data_file.c_str(),
+                             static_cast<long long>(cfg.ctx_len));
+    }
     check_data(*data_, cfg);
   }
   if (cfg.val_data_file.empty()) return;
@@ -286,6 +410,11 @@ StateDict Run::choose_start() {
   start = StartPoint{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, "", {}};
   if (cfg.train_stage >= 2) {
     start = dir.find_resume_point(cfg.warmup_steps);  // (it has read the weights)
+    if (start.weights.empty()) start.weights = read_weights(start.load_path);
+    if (cfg.fine_tuning() && has_tensor(start.weights, "emb.weight"))
+      throw ConfigError(fmt::format(
+          "key 'train_stage': {} is a whole model, not the adapter a fine-tuning run saves: {} holds a full-training "
+          "run; fine-tune in a new proj_dir with load_model: {}", start.load_path, dir.path(), start.load_path));
   } else {
     dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/rank0, cfg.epoch_begin, start.load_path);
     start.note = "loading " + start.load_path;
@@ -311,8 +440,14 @@ StateDict Run::choose_start() {
   }
   state_file_ = RunDir::state_file(start.load_path, sharding());
   pos = checked_position(state);
-  start.note += fmt::format(" with its training state (exact resume at mini-epoch {}, step {})",
-                            pos.epoch_begin + pos.epoch_in_run, pos.step_in_epoch);
+  // inside a mini-epoch, LoRA's dropout goes on from the generator as it was saved; a state
+  // without it (rank 0's alone for several ranks, or an older file) draws new masks
+  const bool mid_epoch = pos.step_in_epoch > 0;
+  if (mid_epoch && has_tensor(state, "run.rng_state")) resume_rng_ = find_tensor(state, "run.rng_state", state_file_);
+  const bool redraws = mid_epoch && !resume_rng_.defined() && cfg.peft == "lora" && cfg.lora_dropout > 0;
+  start.note += fmt::format(" with its training state ({} at mini-epoch {}, step {}{})",
+                            redraws ? "resumed" : "exact resume", pos.epoch_begin + pos.epoch_in_run,
+                            pos.step_in_epoch, redraws ? "; LoRA dropout masks of this mini-epoch redrawn" : "");
   return state;
 }
 
@@ -424,7 +559,7 @@ Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
   return {tokens.slice(1, 0, cfg.ctx_len), y};
 }
 
-StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) {
+StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed) {
   StepResult r;
   optimizer->set_lr(lr);
   const double t0 = timed ? synced_seconds(device) : now_seconds();
@@ -438,14 +573,20 @@ StepResult Run::step(const Batch& batch, double lr, bool stop_here, bool timed) 
   loss.backward();
   r.loss = loss.item<double>();
   const double t2 = timed ? synced_seconds(device) : t0;
-  r.stop = stop_here;
+  r.stop = stop_signal != 0;
+  r.stop_signal = stop_signal;
   if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
     if (sharded_) comm->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
     else comm->finish_gradients();
-    at::Tensor shared = at::tensor({r.loss, stop_here ? 1.0 : 0.0}, collective_options());
+    at::Tensor shared =
+        at::tensor({r.loss, stop_signal ? 1.0 : 0.0, static_cast<double>(stop_signal)}, collective_options());
     comm->allreduce_sum(shared);
     r.loss = shared[0].item<double>() / env.world;
-    r.stop = shared[1].item<double>() > 0;
+    const int64_t asking = std::llround(shared[1].item<double>()), signal_sum = std::llround(shared[2].item<double>());
+    r.stop = asking > 0;
+    // the ranks that asked all got the same signal exactly when the sum is that many times one of them
+    r.stop_signal = asking > 0 && signal_sum % asking == 0 && (stop_signal == 0 || signal_sum == asking * stop_signal)
+                        ? static_cast<int>(signal_sum / asking) : 0;
   }
   // clip, step: a non-finite loss or gradient skips the update
   if (on_gradients) on_gradients(model);
@@ -477,7 +618,14 @@ double Run::validate() {
   return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
 }
 
-void Run::seed_randomness(int64_t epoch) const {
+void Run::seed_randomness(int64_t epoch) {
+  if (resume_rng_.defined()) {
+    at::Generator gen = default_generator(device);
+    std::lock_guard<std::mutex> hold(gen.mutex());
+    gen.set_state(resume_rng_);
+    resume_rng_ = at::Tensor();
+    return;
+  }
   if (cfg.random_seed < 0) return;
   at::manual_seed(static_cast<uint64_t>(cfg.random_seed) * 1000003 + static_cast<uint64_t>(epoch) * 1009 +
                   static_cast<uint64_t>(env.rank));
@@ -496,6 +644,12 @@ void Run::save(const std::string& checkpoint, bool with_state) {
     state = encode_position(pos);
     state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg)));
     state.emplace_back("run.weights_digest", at::tensor(weights_digest(saved_weights())));
+    if (cfg.fine_tuning()) encode_origin(origin_, state);
+    if (!env.enabled() || sharded_) {  // this process's generator (LoRA dropout); per rank only when sharded
+      at::Generator gen = default_generator(device);
+      std::lock_guard<std::mutex> hold(gen.mutex());
+      state.emplace_back("run.rng_state", gen.get_state());
+    }
     for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
   }
   // old state gone, then the weights, then the new state: a crash between leaves no stale pair

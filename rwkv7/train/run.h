@@ -19,6 +19,7 @@
 #include "rwkv7/model/model_config.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/distributed.h"
+#include "rwkv7/peft/fine_tune_origin.h"
 #include "rwkv7/train/optim.h"
 #include "rwkv7/train/run_dir.h"
 #include "rwkv7/train/train_state.h"
@@ -46,6 +47,7 @@ struct StepResult {
   double grad_norm = 0;   // before clipping
   bool skipped = false;   // the loss or gradient was not finite: no update
   bool stop = false;      // some rank asked to stop (signal): all ranks stop together
+  int stop_signal = 0;    // the signal that asked (whichever rank got it); 0: several kinds, or none
   double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, step_ms = 0;
 };
 
@@ -63,16 +65,18 @@ class Run {
   // x, y of step `step_in_epoch` of mini-epoch `epoch`: this rank's samples by the seed's sampler.
   Batch batch(int64_t epoch, int64_t step_in_epoch) const;
   // One optimizer step at `lr`: forward, loss, backward, gradient mean over ranks, clip,
-  // update. `stop_here`: this process was asked to stop (shared with the other ranks).
-  // `timed`: wait for the device between phases, so the phase times are true (bench).
-  StepResult step(const Batch& batch, double lr, bool stop_here = false, bool timed = false);
+  // update. `stop_signal`: the signal that asked this process to stop, 0 for none (shared with the
+  // other ranks). `timed`: wait for the device between phases, so the phase times are true (bench).
+  StepResult step(const Batch& batch, double lr, int stop_signal = 0, bool timed = false);
   // Called in step() once the gradients are final, before clipping (tests read them here).
   std::function<void(RWKV&)> on_gradients;
 
   // Seeds the generator of the step's own randomness (LoRA's dropout) from random_seed, the
   // mini-epoch and the rank, so that a run repeats itself and a resume at a mini-epoch's start
-  // draws what the uninterrupted run drew. Without random_seed (-1) nothing is seeded.
-  void seed_randomness(int64_t epoch) const;
+  // draws what the uninterrupted run drew. A resume inside a mini-epoch instead restores the
+  // generator as it was saved (one process, or one state file per rank), so it too is exact.
+  // Without random_seed (-1) nothing is seeded.
+  void seed_randomness(int64_t epoch);
 
   bool validates() const { return val_windows_.defined(); }
   double validate();  // mean cross-entropy over the held-out windows
@@ -100,7 +104,10 @@ class Run {
   StateDict choose_start();           // sets start and pos; returns the training state to load
   RunPosition checked_position(const StateDict& state) const;
   void build_model();
-  void build_fine_tuned_model();
+  void build_fine_tuned_model(const StateDict& training_state);
+  void check_origin(const StateDict& training_state, const FineTuneOrigin& now) const;
+  void check_lora_load(const FineTuneOrigin& now) const;
+  void check_train_parts() const;
   Batch document_batch(int64_t epoch, int64_t step_in_epoch) const;  // dataload: pad
   void build_optimizer(const StateDict& training_state);
   StateSharding sharding() const;
@@ -111,6 +118,8 @@ class Run {
   bool sharded_ = false;  // ZeRO-1
   bool fused_loss_ = false;  // the cross-entropy as one op (fused_ops: 1)
   std::string state_file_;  // the training state resumed from, if any
+  FineTuneOrigin origin_;   // fine-tuning: what the run was started from (saved in its state)
+  at::Tensor resume_rng_;   // the generator state saved inside a mini-epoch, restored at its resume
   std::unique_ptr<BinIdx> data_;
   mutable std::unique_ptr<at::Tensor> shuffled_;  // dataload pad, data_shuffle 1: this pass's document order
   mutable uint64_t shuffled_pass_ = 0;

@@ -108,7 +108,9 @@ std::vector<std::string> RunDir::earlier_run_files(int64_t first_epoch, const st
                           name.size() > 4 && name.substr(name.size() - 4) == ".pth";
     int64_t n;  // the checkpoint number of rwkv-<n>.pth, or of rwkv-<n>.state*.pth
     const bool numbered = checkpoint_number(is_state ? name.substr(0, state_at) + ".pth" : name, &n) && n >= 0;
-    if ((numbered && n >= first_epoch) || name == "rwkv-final.pth") out.push_back(name);
+    // init_pissa.pth: the PiSSA start of the run that wrote it; a later run's resume or merge must
+    // never pair its own adapter with it
+    if ((numbered && n >= first_epoch) || name == "rwkv-final.pth" || name == "init_pissa.pth") out.push_back(name);
   }
   return out;
 }
@@ -186,13 +188,19 @@ StateDict RunDir::read_state(const std::string& checkpoint, const StateSharding&
   }
   // Saved for another sharding? That is a config mismatch, said as such. Only finished state files
   // count: a kill -9 inside a save leaves `<state>.pth.tmp`, which is a save cut short, not a sharding.
+  // (The caller adds the other way out, a resume from the weights alone: it is said once, there.)
   const std::string stem = without_pth(checkpoint).substr(dir_.size() + 1) + ".state";
   for (const std::string& name : fs::list_directory(dir_)) {
     if (name.rfind(stem, 0) != 0 || dir_ + "/" + name == mine || !is_state_file_name(name, stem)) continue;
-    const std::string how = name == stem + ".pth" ? "unsharded (zero_stage: 0)" : "as " + name.substr(stem.size() + 1);
+    const std::string shard = name.substr(stem.size() + 1, name.size() - stem.size() - 5);  // <r>-of-<w>, or "" plain
+    const std::string how = name == stem + ".pth"
+                                ? "unsharded (zero_stage: 0)"
+                                : fmt::format("sharded over {} processes (zero_stage: 1, {})",
+                                              shard.substr(shard.find("-of-") + 4), name);
+    const std::string wants = s.sharded ? fmt::format("sharded over {} processes", s.world) : "unsharded";
     throw CheckpointError(fmt::format(
-        "{}: its training state was saved {}, this run wants {}; resume with the same zero_stage and number of "
-        "processes, or from the weights alone with exact_resume: 0", checkpoint, how, mine.substr(dir_.size() + 1)));
+        "{}: its training state was saved {}; this run ({}) wants {}. Resume with the same zero_stage and number of "
+        "processes", checkpoint, how, wants, mine.substr(dir_.size() + 1)));
   }
   *why_not = fs::is_regular_file(mine + ".tmp") ? "the save of " + mine + " was cut short" : "no " + mine;
   return {};

@@ -7,6 +7,7 @@
 //   rwkv-<n>.state.pth                what an exact resume needs beside rwkv-<n>.pth: position,
 //                                     optimizer moments, fp32 masters (train_state.h)
 //   rwkv-<n>.state.rank<r>-of-<w>.pth the same, one shard per rank, under ZeRO-1
+//   init_pissa.pth                    a PiSSA run's start (B0, A0), for its resume and merge
 //   train_log.txt, metrics.jsonl      the run log (metrics.h)
 //   .rwkv7.lock                       who holds the folder (RunDirLock)
 //
@@ -68,7 +69,7 @@ class RunDir {
   static std::string state_file(const std::string& checkpoint, const StateSharding& s);
 
   // The files of an earlier run that a run starting at mini-epoch `first_epoch` would overwrite:
-  // rwkv-<n>.pth with n >= first_epoch, their state files, rwkv-final.pth; never `keep` (the
+  // rwkv-<n>.pth with n >= first_epoch, their state files, rwkv-final.pth, init_pissa.pth; never `keep` (the
   // checkpoint the run starts from, when it lies here).
   std::vector<std::string> earlier_run_files(int64_t first_epoch, const std::string& keep) const;
   // Before a start that is not a resume: with such files here, throws ConfigError naming them and

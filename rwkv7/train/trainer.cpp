@@ -45,7 +45,9 @@ struct SignalScope {
   }
 };
 
-const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT"; }
+const char* signal_name(int sig) {
+  return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : sig == SIGINT ? "SIGINT" : "stop signals";
+}
 
 // The run log on rank 0; nothing elsewhere.
 struct NullableLog {
@@ -85,16 +87,28 @@ void count_bad_step(Loop& L, const StepResult& r, int64_t real_step) {
       "saving; the checkpoints in {} are untouched", L.bad_in_a_row, L.run.cfg.proj_dir));
 }
 
-// SIGINT / SIGTERM: a resumable checkpoint of the mini-epoch so far, then a clean stop.
-void save_and_stop(Loop& L, int64_t epoch) {
+// SIGINT / SIGTERM: a resumable checkpoint of the mini-epoch so far, then a clean stop. `sig`: the
+// signal, whichever rank got it.
+void save_and_stop(Loop& L, int64_t epoch, int sig) {
   Run& run = L.run;
   const std::string path = run.dir.epoch_checkpoint(epoch);
   run.save(path, /*with_state=*/true);
   L.progress.finish_line();
-  const char* name = signal_name(g_stop_signal);
+  const char* name = signal_name(sig);
   L.log.event("interrupted", fmt::format("{}: saved {} and its training state (resume with train_stage 3)", name, path));
   if (run.rank0) std::printf("%s: saved %s; resume with train_stage: 3\n", name, path.c_str());
   L.summary.stop_reason = std::string("interrupted by ") + name;
+}
+
+// The held-out loss, into the logs and onto the console.
+void validate(Loop& L, int64_t step, int64_t epoch) {
+  const double loss = L.run.validate();
+  L.log.validation(step, epoch, loss);
+  if (!L.run.rank0) return;
+  L.progress.finish_line();
+  std::printf("validation loss %.4f after step %lld (mini-epoch %lld)\n", loss, static_cast<long long>(step),
+              static_cast<long long>(epoch));
+  std::fflush(stdout);
 }
 
 // The steps of one mini-epoch, from run.pos onwards. Returns false when the run is over.
@@ -126,7 +140,7 @@ bool run_epoch_steps(Loop& L, int64_t epoch) {
     L.lr = at_step.lr;
     // batch, forward, loss, backward, clip, step
     const double t0 = now_seconds();
-    const StepResult r = run.step(run.batch(epoch, pos.step_in_epoch), L.lr, g_stop_signal != 0);
+    const StepResult r = run.step(run.batch(epoch, pos.step_in_epoch), L.lr, static_cast<int>(g_stop_signal));
     const double dt = now_seconds() - t0;
     // log
     if (!r.skipped) pos.epoch_loss_sum += r.loss, ++pos.epoch_loss_count;
@@ -142,10 +156,10 @@ bool run_epoch_steps(Loop& L, int64_t epoch) {
     if (!run.cfg.counts_epochs() && real_step == run.cfg.magic_prime / run.cfg.real_bsz() - 1)
       run.save(run.dir.final_checkpoint(), false);
     if (run.validates() && run.cfg.val_every > 0 && (global_step + 1) % run.cfg.val_every == 0)
-      L.log.validation(real_step, epoch, run.validate());
+      validate(L, real_step, epoch);
     if (r.stop) {
       ++pos.step_in_epoch;
-      save_and_stop(L, epoch);
+      save_and_stop(L, epoch, r.stop_signal);
       return false;
     }
   }
@@ -166,8 +180,7 @@ void end_epoch(Loop& L, int64_t epoch) {
     run.save(run.dir.epoch_checkpoint(epoch), true);
   L.log.epoch(epoch, mean_loss, L.lr, done.epoch_in_run);
   if (run.validates() && run.cfg.val_every == 0)
-    L.log.validation(done.epoch_begin * done.epoch_steps + (done.epoch_in_run + 1) * done.epoch_steps - 1, epoch,
-                     run.validate());
+    validate(L, done.epoch_begin * done.epoch_steps + (done.epoch_in_run + 1) * done.epoch_steps - 1, epoch);
   L.summary.last_epoch = epoch;
 }
 

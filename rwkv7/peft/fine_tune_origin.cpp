@@ -1,0 +1,86 @@
+#include "rwkv7/peft/fine_tune_origin.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "rwkv7/io/fs.h"
+
+namespace rwkv7 {
+
+namespace {
+
+const char* const kKinds[] = {"state", "lora", "disha", "pissa"};
+
+int64_t kind_code(const std::string& kind) {
+  for (int64_t i = 0; i < 4; ++i)
+    if (kind == kKinds[i]) return i;
+  return -1;
+}
+
+}  // namespace
+
+std::string kind_title(const std::string& kind) {
+  return kind == "lora" ? "LoRA" : kind == "disha" ? "DiSHA" : kind == "pissa" ? "PiSSA" : kind;
+}
+
+void encode_origin(const FineTuneOrigin& o, StateDict& state) {
+  auto i64 = [](int64_t v) { return at::tensor(v, at::kLong); };
+  state.emplace_back("run.ft.base_digest", i64(o.base_digest));
+  state.emplace_back("run.ft.pissa_digest", i64(o.pissa_digest));
+  state.emplace_back("run.ft.lora_load_digest", i64(o.lora_load_digest));
+  state.emplace_back("run.ft.kind", i64(kind_code(o.kind)));
+  state.emplace_back("run.ft.rank", i64(o.rank));
+  state.emplace_back("run.ft.lora_alpha", at::tensor(o.lora_alpha, at::kDouble));
+}
+
+bool has_origin(const StateDict& state) {
+  for (const auto& kv : state)
+    if (kv.first == "run.ft.kind") return true;
+  return false;
+}
+
+FineTuneOrigin decode_origin(const StateDict& state, const std::string& path) {
+  auto i64 = [&](const char* n) { return find_tensor(state, n, path).item<int64_t>(); };
+  FineTuneOrigin o;
+  o.base_digest = i64("run.ft.base_digest");
+  o.pissa_digest = i64("run.ft.pissa_digest");
+  o.lora_load_digest = i64("run.ft.lora_load_digest");
+  const int64_t code = i64("run.ft.kind");
+  o.kind = code >= 0 && code < 4 ? kKinds[code] : "unknown (" + std::to_string(code) + ")";
+  o.rank = i64("run.ft.rank");
+  o.lora_alpha = find_tensor(state, "run.ft.lora_alpha", path).item<double>();
+  return o;
+}
+
+AdapterEvidence evidence_beside(const std::string& adapter_path, const std::string& state_path) {
+  AdapterEvidence e;
+  if (fs::is_regular_file(state_path)) {
+    const StateDict state = read_pth(state_path);
+    if (has_origin(state)) {
+      e.has_origin = true;
+      e.origin = decode_origin(state, state_path);
+    }
+  }
+  const std::string pissa = fs::parent_directory(adapter_path) + "/init_pissa.pth";
+  if (fs::is_regular_file(pissa)) e.folder_pissa = pissa;
+  return e;
+}
+
+std::string origin_mismatch(const FineTuneOrigin& saved, const FineTuneOrigin& now, const std::string& base_path,
+                            const std::string& pissa_path) {
+  if (saved.kind != now.kind)
+    return fmt::format("it is a {} fine-tuning run, this config asks for {}", kind_title(saved.kind), kind_title(now.kind));
+  if (saved.rank != now.rank) return fmt::format("it was trained at rank {}, this config has {}", saved.rank, now.rank);
+  if (saved.lora_alpha != now.lora_alpha)
+    return fmt::format("it was trained with lora_alpha {}, this config has {}", saved.lora_alpha, now.lora_alpha);
+  if (saved.base_digest != now.base_digest)
+    return fmt::format("it was started from another base model than load_model {} (weights digest {:#x}, that "
+                       "file's is {:#x})", base_path, static_cast<uint64_t>(saved.base_digest),
+                       static_cast<uint64_t>(now.base_digest));
+  if (saved.pissa_digest != now.pissa_digest)
+    return fmt::format("{} is not the PiSSA start this run began from (digest {:#x}, the run's was {:#x})",
+                       pissa_path, static_cast<uint64_t>(now.pissa_digest), static_cast<uint64_t>(saved.pissa_digest));
+  return "";
+}
+
+}  // namespace rwkv7
