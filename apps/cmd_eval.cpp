@@ -3,14 +3,19 @@
 //            [--state S.pth]
 // LAMBADA perplexity and accuracy as RWKV-LM reports them (rwkv7/eval/lambada.h): one summary
 // line, and the numbers as JSON (to --out, else to stdout after the summary). With --state every
-// document starts from a tuned state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h).
+// document starts from a tuned state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h). The JSON is
+// always JSON: no documents, or a score that is not finite, is refused; a ppl past a double's range
+// is null with a ppl_note.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "cli.h"
 #include "commands.h"
@@ -36,7 +41,8 @@ int eval(int argc, char** argv) {
         "  --limit         only the first N documents\n"
         "  --out           write the JSON result here (atomically)\n"
         "  --batch-tokens  documents of similar length run together, up to this many tokens\n"
-        "                  (default 2^24 / vocabulary size)\n"
+        "                  (default 2^24 / vocabulary size); a longer document runs alone in windows of\n"
+        "                  this many tokens that carry the RNN state (the same numbers, bounded memory)\n"
         "  --skip-bad-lines  leave out lines without text, without a space, or with an empty last word\n"
         "  --state         every document starts from a tuned state: RWKV-PEFT's state-tuning rwkv-<n>.pth\n"
         "                  (blocks.<i>.att.time_state), or a file rwkv7 merge wrote from one (runs in RNN mode)\n");
@@ -63,7 +69,12 @@ int eval(int argc, char** argv) {
   const ModelState start = initial_state(model, state_path, 1);  // on the model's device
 
   int64_t skipped = 0;
-  const auto docs = read_lambada(args.require("input"), *tok, args.has("skip-bad-lines"), limit, &skipped);
+  const std::string input = args.require("input");
+  const auto docs = read_lambada(input, *tok, args.has("skip-bad-lines"), limit, &skipped);
+  if (docs.empty())  // a perplexity of no documents is not a number: refuse rather than write one
+    throw std::runtime_error(input + ": no document to score (" +
+                             (skipped ? fmt::format("{} line{} skipped", skipped, skipped == 1 ? "" : "s")
+                                      : std::string("the file has no lines with text")) + ")");
   const bool tty = ::isatty(fileno(stderr));
   int64_t last_shown = 0;
   auto progress = [&](int64_t done, int64_t total) {  // a line a tenth of the way off a terminal
@@ -74,21 +85,40 @@ int eval(int argc, char** argv) {
     last_shown = done;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const LambadaScore s =
-      score_lambada(model, docs, device, batch_tokens, progress, state_path.empty() ? nullptr : &start);
+  LambadaScore s;
+  try {
+    s = score_lambada(model, docs, device, batch_tokens, progress, state_path.empty() ? nullptr : &start);
+  } catch (const NonFiniteScore& e) {
+    if (tty) std::fprintf(stderr, "\n");
+    throw std::runtime_error(fmt::format("{}: the log probabilities for line {} of {} are not finite ({}): the "
+                                         "model's weights hold NaN or Inf?", path, e.line, input, std::isnan(e.score) ? "NaN" : "-inf"));
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty && docs.size() >= 200) std::fprintf(stderr, "\n");
 
-  std::printf("LAMBADA: n %lld, ppl %.4f, acc %.2f%% (%lld skipped; %.1f s, %.2f ms per document)\n",
-              static_cast<long long>(s.n), s.ppl(), 100 * s.acc(), static_cast<long long>(skipped), seconds,
-              s.n ? 1e3 * seconds / double(s.n) : 0.0);
+  // n > 0 and every score finite: only ppl can leave a double's range (a mean log probability
+  // below -709.78), and JSON has no inf: null, and why
+  const bool ppl_finite = std::isfinite(s.ppl());
+  const std::string ppl_text = ppl_finite ? fmt::format("{:.4f}", s.ppl()) : "past a double's range";
+  std::printf("LAMBADA: n %lld, ppl %s, acc %.2f%% (%lld skipped; %.1f s, %.2f ms per document)\n",
+              static_cast<long long>(s.n), ppl_text.c_str(), 100 * s.acc(), static_cast<long long>(skipped), seconds,
+              1e3 * seconds / double(s.n));
+  const std::string ppl_json =
+      ppl_finite ? fmt::format("{:.17g}", s.ppl())
+                 : fmt::format("null, \"ppl_note\": \"exp(-log_prob_sum / n) = exp({:.17g}) overflows a double\"",
+                               -s.log_prob_sum / double(s.n));
   const std::string json = fmt::format(
-      "{{\"task\": \"lambada\", \"model\": \"{}\", {}\"n\": {}, \"ppl\": {:.17g}, \"acc\": {:.17g}, "
+      "{{\"task\": \"lambada\", \"model\": \"{}\", {}\"n\": {}, \"ppl\": {}, \"acc\": {:.17g}, "
       "\"acc_percent\": {:.4f}, \"log_prob_sum\": {:.17g}, \"correct\": {}, \"skipped\": {}, \"seconds\": {:.3f}}}\n",
-      json_escape(path), state_path.empty() ? "" : "\"state\": \"" + json_escape(state_path) + "\", ", s.n, s.ppl(),
+      json_escape(path), state_path.empty() ? "" : "\"state\": \"" + json_escape(state_path) + "\", ", s.n, ppl_json,
       s.acc(), 100 * s.acc(), s.log_prob_sum, s.correct, skipped, seconds);
-  if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
-  else std::fputs(json.c_str(), stdout);
+  if (args.has("out")) {
+    fs::write_file_atomically(args.get("out", ""), json);
+  } else {
+    std::fputs(json.c_str(), stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      throw std::runtime_error(std::string("stdout: cannot write the result: ") + std::strerror(errno));
+  }
   return 0;
 }
 

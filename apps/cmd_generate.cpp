@@ -2,12 +2,17 @@
 //                [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0] [--state S.pth]
 // The prompt runs in one pass; then one token at a time with the state carried (constant cost
 // per token). Temperature 0 is greedy. Text streams to stdout as it is made. --state starts from
-// a tuned state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h) instead of 0.
+// a tuned state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h) instead of 0. A write to stdout
+// that fails (the reader of a pipe gone, a full disk) ends it with one line and status 1.
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
-#include <tuple>
+#include <cstring>
 #include <random>
+#include <stdexcept>
+#include <tuple>
 
 #include "cli.h"
 #include "commands.h"
@@ -62,7 +67,9 @@ int generate(int argc, char** argv) {
     std::printf(
         "usage: rwkv7 generate --model M.pth (--tokenizer bytes | --vocab V.txt) --prompt TEXT\n"
         "                      [--max-tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0] [--state S.pth]\n"
-        "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0\n"
+        "  --model  a checkpoint (.pth or .safetensors)\n"
+        "  temperature 0 is greedy; generation stops at --max-tokens or the end-of-text token 0, or with an\n"
+        "  error (status 1) when stdout cannot be written (a closed pipe: `| head`, a full disk)\n"
         "  --state  start from a tuned state: RWKV-PEFT's state-tuning rwkv-<n>.pth (blocks.<i>.att.time_state),\n"
         "           or a file rwkv7 merge wrote from one\n");
     return 0;
@@ -78,6 +85,9 @@ int generate(int argc, char** argv) {
   const std::string path = args.require("model");
   RWKV model = load_model(path);
   model->eval();
+  if (tok->vocab_size() > model->shape.vocab_size)
+    throw cli::UsageError(fmt::format("the tokenizer's {} ids do not fit the model's vocabulary of {}",
+                                      tok->vocab_size(), model->shape.vocab_size));
   const std::string prompt = args.require("prompt");
   if (prompt.empty()) throw cli::UsageError("--prompt must not be empty");
   if (!is_valid_utf8(prompt)) throw cli::UsageError("--prompt is not valid UTF-8");
@@ -90,20 +100,27 @@ int generate(int argc, char** argv) {
   ModelState state = initial_state(model, args.get("state", ""), 1);
   at::InferenceMode inference;
   at::Tensor logits = forward_with_state(model, at::tensor(ids, at::kLong).view({1, -1}), state)[0][-1];
-  std::fputs(prompt.c_str(), stdout);
+  // SIGPIPE is ignored (main.cpp): a closed pipe or a full disk makes the write fail, and then
+  // nobody reads what would follow: stop with one line instead of generating on unseen.
+  int64_t made = 0;
+  auto write = [&](const std::string& text) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0) return;
+    const int err = errno;
+    throw std::runtime_error(fmt::format("stdout: cannot write the text ({}){}; stopped after {} tokens",
+                                         std::strerror(err), err == EPIPE ? ": the reader has gone" : "", made));
+  };
+  write(prompt);
   std::string pending;
-  for (int64_t i = 0; i < max_tokens; ++i) {
+  for (; made < max_tokens; ++made) {
     const int64_t next = sample(logits.to(at::kFloat), temperature, top_p, rng);
     if (next == 0) break;  // end of text
     pending += tok->decode({next});
     const size_t n = complete_utf8_prefix(pending);
-    std::fwrite(pending.data(), 1, n, stdout);
-    std::fflush(stdout);
+    write(pending.substr(0, n));
     pending.erase(0, n);
     logits = forward_with_state(model, at::tensor({next}, at::kLong).view({1, 1}), state)[0][-1];
   }
-  std::fwrite(pending.data(), 1, pending.size(), stdout);
-  std::printf("\n");
+  write(pending + "\n");
   return 0;
 }
 

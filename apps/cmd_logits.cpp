@@ -2,12 +2,17 @@
 // Runs the checkpoint (its shape read from its tensors) on one sequence in fp32 and writes
 // {"last_logits": [V floats], "argmax": [T ints]}. With --state the sequence starts from a tuned
 // state (RWKV-PEFT's time_state, rwkv7/peft/tuned_state.h) instead of 0, in RNN mode
-// (forward_with_state: the same numbers as the parallel forward).
+// (forward_with_state: the same numbers as the parallel forward). Logits that are not finite (a model
+// with NaN or Inf weights) are refused, naming the model: JSON has no NaN.
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <stdexcept>
 
 #include "cli.h"
 #include "commands.h"
@@ -24,7 +29,7 @@ int logits(int argc, char** argv) {
   if (args.help) {
     std::printf(
         "usage: rwkv7 logits --model M.pth --tokens 34,105,110 [--out F.json] [--state S.pth]\n"
-        "  --model   a .pth checkpoint (the model's shape comes from its tensors)\n"
+        "  --model   a checkpoint, .pth or .safetensors (the model's shape comes from its tensors)\n"
         "  --tokens  comma-separated token ids\n"
         "  --out     write the JSON here instead of stdout\n"
         "  --state   start from a tuned state: RWKV-PEFT's state-tuning rwkv-<n>.pth (blocks.<i>.att.time_state),\n"
@@ -52,6 +57,15 @@ int logits(int argc, char** argv) {
                              .contiguous();  // [T, V]
   const at::Tensor last = out[-1].contiguous();
   const at::Tensor argmax = out.argmax(-1).contiguous();
+  // JSON has no NaN or Inf (and an argmax over NaN means nothing): refuse, naming the first one
+  const at::Tensor bad = out.isfinite().logical_not().nonzero();
+  if (bad.size(0) > 0) {
+    const int64_t t = bad[0][0].item<int64_t>(), id = bad[0][1].item<int64_t>();
+    const float x = out[t][id].item<float>();
+    throw std::runtime_error(fmt::format("{}: the logits are not finite ({} at token {} of {}, logit {}): the model's "
+                                         "weights hold NaN or Inf?", path, std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf",
+                                         t, out.size(0), id));
+  }
 
   std::string json = "{\"last_logits\": [";
   for (int64_t i = 0; i < last.numel(); ++i)
@@ -65,6 +79,8 @@ int logits(int argc, char** argv) {
     fs::write_file_atomically(args.get("out", ""), json);
   } else {
     std::fputs(json.c_str(), stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      throw std::runtime_error(std::string("stdout: cannot write the logits: ") + std::strerror(errno));
   }
   return 0;
 }

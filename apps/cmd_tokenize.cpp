@@ -16,6 +16,7 @@
 #include "rwkv7/data/data.h"
 #include "rwkv7/data/jsonl.h"
 #include "rwkv7/data/tokenizer.h"
+#include "rwkv7/io/fs.h"
 
 namespace rwkv7::cmd {
 
@@ -35,6 +36,7 @@ int tokenize(int argc, char** argv) {
   const int64_t ctx_len = cli::parse_int("ctx-len", args.get("ctx-len", "512"), 1, int64_t(1) << 30);
   if (ctx_len < 1) throw cli::UsageError("--ctx-len must be >= 1");
   const std::string input = args.require("input");
+  if (fs::is_directory(input)) throw std::runtime_error(input + ": is a directory, not a jsonl file");
   std::ifstream in(input, std::ios::binary);
   if (!in) throw std::runtime_error(input + ": cannot open");
   in.seekg(0, std::ios::end);

@@ -1,5 +1,7 @@
 #include "rwkv7/data/tokenizer.h"
 
+#include "rwkv7/io/fs.h"
+
 #include <fstream>
 #include <stdexcept>
 
@@ -100,6 +102,7 @@ std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 WorldTokenizer::WorldTokenizer(const std::string& path) : tokens_(1), node_token_(1, -1) {
+  if (fs::is_directory(path)) throw std::runtime_error(path + ": is a directory, not a vocabulary file");
   std::ifstream f(path);
   if (!f) throw std::runtime_error(path + ": cannot open the vocabulary");
   std::fill(std::begin(byte_token_), std::end(byte_token_), -1);

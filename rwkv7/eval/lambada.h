@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,10 +40,22 @@ struct LambadaScore {
   double acc() const { return n ? double(correct) / double(n) : 0; }
 };
 
+// A document whose score is not finite (NaN or -inf log probabilities: a model with NaN or Inf
+// in its weights): score_lambada stops there; the caller names the files.
+struct NonFiniteScore : std::runtime_error {
+  NonFiniteScore(int64_t line, double score)
+      : std::runtime_error("a score that is not finite"), line(line), score(score) {}
+  int64_t line;  // 1-based line in the input
+  double score;
+};
+
 // Scores every document. Documents of similar length are batched (sorted by length, padded on
-// the right, which a causal model cannot see), at most `batch_tokens` tokens a batch.
-// `progress(done, total)` is called after each batch. With `start` (a state of batch 1 on the
-// model's device, e.g. a tuned state) every document starts from it instead of 0, run in RNN mode.
+// the right, which a causal model cannot see), at most `batch_tokens` tokens a batch. A document
+// longer than that runs alone in windows of `batch_tokens` tokens that carry the RNN state
+// (forward_with_state's numbers, the head only where a target is predicted), so memory stays
+// bounded whatever its length. `progress(done, total)` is called after each batch or long
+// document. With `start` (a state of batch 1 on the model's device, e.g. a tuned state) every
+// document starts from it instead of 0, run in RNN mode. Throws NonFiniteScore.
 LambadaScore score_lambada(RWKV& model, const std::vector<LambadaDocument>& docs, at::Device device,
                            int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress = {},
                            const ModelState* start = nullptr);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #ifdef RWKV7_HAS_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -9,10 +10,18 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace rwkv7 {
 
@@ -53,6 +62,13 @@ DistEnv dist_env_from_environment() {
   if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
   e.port = static_cast<int>(env_int("MASTER_PORT", 29500));
   if (e.port < 1 || e.port > 65535) throw std::runtime_error("MASTER_PORT must be a TCP port");
+  if (torchrun) {  // torchelastic's own variables (torchrun sets them; a plain launch does not)
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const std::string a = agent ? agent : "";
+    e.agent_store = a == "True" || a == "true" || a == "1";
+    e.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", 0);
+    if (const char* id = std::getenv("TORCHELASTIC_RUN_ID"); id && *id) e.run_id = id;
+  }
   return e;
 }
 
@@ -89,19 +105,102 @@ struct Communicator::Impl {
   }
 };
 
+namespace {
+
+// The keys of this attempt. torchrun's agent keeps one store for the whole job, restarts
+// included; without a prefix per attempt a restarted rank could read the address a killed rank
+// of the attempt before published and connect to it (Gloo: "Connect timeout", or a hang).
+std::string attempt_prefix(const DistEnv& env) {
+  return "rwkv7/" + (env.run_id.empty() ? std::string() : env.run_id + "/") + "attempt-" +
+         std::to_string(env.restart_count);
+}
+
+// Waits until host:port accepts a TCP connection (true), or `deadline` passes (false). LibTorch's
+// own client connect would wait up to about 2.5 times its timeout, logging a backtrace at each
+// retry; after this, it connects at once.
+bool wait_until_listening(const std::string& host, int port, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  for (;;) {
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) == 0) {
+      bool up = false;
+      for (addrinfo* a = found; a && !up; a = a->ai_next) {
+        const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) continue;
+        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+          up = true;
+        } else if (errno == EINPROGRESS) {  // a remote host: wait a little for the answer
+          pollfd p{fd, POLLOUT, 0};
+          const auto wait_ms = std::clamp<int64_t>(duration_cast<milliseconds>(deadline - steady_clock::now()).count(), 1, 1000);
+          int err = 0;
+          socklen_t len = sizeof(err);
+          up = ::poll(&p, 1, static_cast<int>(wait_ms)) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+               err == 0;
+        }
+        ::close(fd);
+      }
+      ::freeaddrinfo(found);
+      if (up) return true;
+    }
+    if (steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+// Every rank announces itself and waits, until `deadline`, for all others: a rank that never
+// comes is one clear error naming it, and what follows (the process group's own connect) starts
+// with everybody there.
+void wait_for_all_ranks(c10d::Store& store, const DistEnv& env,
+                        std::chrono::steady_clock::time_point deadline, int64_t timeout_s) {
+  std::vector<std::string> keys;
+  for (int64_t r = 0; r < env.world; ++r) keys.push_back("joined/" + std::to_string(r));
+  store.set(keys[env.rank], std::vector<uint8_t>{1});
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  try {
+    store.wait(keys, std::max(left, std::chrono::milliseconds(1000)));
+  } catch (const c10::Error&) {
+    std::string missing;
+    int64_t n = 0;
+    for (int64_t r = 0; r < env.world; ++r) {
+      if (store.check({keys[r]})) continue;
+      if (n++ < 8) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    if (n > 8) missing += ", ...";
+    throw std::runtime_error("rank " + std::to_string(env.rank) + " waited dist_timeout = " +
+                             std::to_string(timeout_s) + " s at " + env.master_addr + ":" +
+                             std::to_string(env.port) + " for the other processes; " +
+                             (n ? "rank(s) " + missing + " never came" : "they came too late"));
+  }
+}
+
+}  // namespace
+
 Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda)
     : impl_(std::make_unique<Impl>()), env_(env) {
+  using std::chrono::milliseconds;
   impl_->rank = env.rank;
   impl_->timeout_s = timeout.count();
+  const auto ms = std::chrono::duration_cast<milliseconds>(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.port);
-  so.isServer = env.rank == 0;
-  so.numWorkers = static_cast<int>(env.world);
-  so.waitWorkers = true;
-  so.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  // Under torchrun the agent serves the store on MASTER_PORT: binding it again would fail (and
+  // LibTorch would log that as an error); rank 0 hosts it only for other launchers.
+  so.isServer = env.rank == 0 && !env.agent_store;
+  so.waitWorkers = false;  // wait_for_all_ranks waits, under this attempt's prefix
+  so.timeout = ms;
+  if (!so.isServer && !wait_until_listening(env.master_addr, env.port, deadline))
+    throw std::runtime_error("rank " + std::to_string(env.rank) + " waited dist_timeout = " +
+                             std::to_string(timeout.count()) + " s for the store at " + env.master_addr + ":" +
+                             std::to_string(env.port) + " (served by " +
+                             (env.agent_store ? "torchrun's agent" : "rank 0") + "); nothing answered there");
   try {
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    impl_->store = c10::make_intrusive<c10d::PrefixStore>(attempt_prefix(env), tcp);
+    wait_for_all_ranks(*impl_->store, env, deadline, timeout.count());
     if (cuda) {
 #ifdef RWKV7_HAS_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
@@ -112,16 +211,23 @@ Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout, boo
       throw std::runtime_error("this build has no NCCL (LibTorch without CUDA, or no nccl.h)");
 #endif
     } else {
-      auto opts = c10d::ProcessGroupGloo::Options::create(ms);
+      // Gloo waits up to 5 times its timeout for a pair's first connection; give it a fifth of
+      // what is left (at least 1 s), so that dist_timeout bounds the whole rendezvous, then the
+      // full dist_timeout for every collective.
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto opts = c10d::ProcessGroupGloo::Options::create(std::max(left / 5, milliseconds(1000)));
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
+      auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
                                                              static_cast<int>(env.world), opts);
+      gloo->setTimeout(ms);
+      impl_->pg = gloo;
     }
   } catch (const c10::Error& e) {
     std::string detail = e.what_without_backtrace();
     throw std::runtime_error("rank " + std::to_string(env.rank) + " could not meet the other " +
                              std::to_string(env.world - 1) + " process(es) at " + env.master_addr + ":" +
-                             std::to_string(env.port) + ": " + detail.substr(0, detail.find('\n')));
+                             std::to_string(env.port) + " (dist_timeout = " + std::to_string(timeout.count()) +
+                             " s): " + detail.substr(0, detail.find('\n')));
   }
 }
 

@@ -19,6 +19,13 @@ struct DistEnv {
   int64_t rank = 0, world = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int port = 29500;
+  // torchrun (torchelastic) only. agent_store: TORCHELASTIC_USE_AGENT_STORE=True, torchrun's agent
+  // already serves the store on MASTER_PORT and keeps it across restarts, so every rank connects
+  // as a client. restart_count (TORCHELASTIC_RESTART_COUNT) and run_id (TORCHELASTIC_RUN_ID) name
+  // this attempt: its keys go under their own prefix, never meeting an earlier attempt's.
+  bool agent_store = false;
+  int64_t restart_count = 0;
+  std::string run_id;
   bool enabled() const { return world > 1; }
 };
 
@@ -28,7 +35,9 @@ DistEnv dist_env_from_environment();
 class Communicator {
  public:
   // Rendezvous with the other ranks (every collective and the rendezvous time out after
-  // `timeout`, so a dead rank ends the others with an error instead of a hang).
+  // `timeout`, so a dead rank ends the others with an error instead of a hang): connect to the
+  // store (rank 0 hosts it, unless torchrun's agent does), wait until every rank has arrived, then
+  // connect the process group, all within `timeout` (plus at most a few seconds).
   // cuda: NCCL (tensors on this process's GPU, cuda:LOCAL_RANK); else Gloo (CPU tensors).
   Communicator(const DistEnv& env, std::chrono::seconds timeout, bool cuda = false);
   ~Communicator();

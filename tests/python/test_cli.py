@@ -179,3 +179,63 @@ def test_kill_9_never_leaves_an_unloadable_newest_checkpoint(app, tmp_path):
             assert "head.weight" in sd
     r = run_app(app, "train", "--config", cfg, "train_stage=3", "epoch_limit=1")
     assert r.returncode == 0, r.stderr
+
+
+TINY = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+GENERATE = ["generate", "--model", TINY, "--tokenizer", "bytes", "--prompt", "The cat sat on the",
+            "--temperature", "0"]
+
+
+def test_generate_stops_when_its_output_is_closed(app, tmp_path):
+    """`generate ... | head -c 100`: the reader is gone, so the next write fails (SIGPIPE is ignored);
+    generate stops with one line naming stdout and a non-zero status instead of running on."""
+    p = subprocess.Popen([str(app), *map(str, GENERATE), "--max-tokens", "1000000000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert len(p.stdout.read(100)) == 100
+    p.stdout.close()
+    try:
+        rc = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("generate ran on with its stdout closed")
+    lines = p.stderr.read().strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and "stdout" in lines[0], (rc, lines)
+
+    # the same through a shell pipe, as a user types it
+    cmd = " ".join(f"'{a}'" for a in [app, *GENERATE, "--max-tokens", "1000000000"]) + " | head -c 100 >/dev/null"
+    r = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "stdout" in r.stderr, r
+
+    # a full disk: the text that could not be written is an error, not rc 0
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([str(app), *map(str, GENERATE), "--max-tokens", "20"], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "stdout" in r.stderr, r.stderr
+
+
+def test_generate_with_a_tokenizer_too_large_for_the_model_says_so(app):
+    vocab = golden("vocab/rwkv_vocab_v20230424.txt")
+    r = run_app(app, "generate", "--model", TINY, "--vocab", vocab, "--prompt", "The cat")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "the tokenizer's 65536 ids do not fit the model's vocabulary of 256" in lines[0], lines
+
+
+def test_model_commands_say_they_take_safetensors(app):
+    for command in ("logits", "generate", "eval"):
+        h = run_app(app, command, "--help")
+        assert h.returncode == 0 and ".safetensors" in h.stdout and ".pth" in h.stdout, (command, h.stdout)
+
+
+def test_logits_of_a_model_with_nan_is_refused_not_printed(app, tmp_path):
+    sd = torch.load(TINY, weights_only=True)
+    sd["blocks.0.att.receptance.weight"].fill_(float("nan"))
+    model = tmp_path / "nan.pth"
+    torch.save(sd, model)
+    for out in ([], ["--out", tmp_path / "l.json"]):
+        r = run_app(app, "logits", "--model", model, "--tokens", "1,2,3", *out)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode > 0 and len(lines) == 1 and str(model) in lines[0], (out, r.stderr)
+        assert "nan" not in r.stdout.lower(), r.stdout
+        assert not (tmp_path / "l.json").exists()

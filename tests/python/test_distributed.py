@@ -1,8 +1,10 @@
 """Data-parallel training over c10d/Gloo on the CPU: 2 processes x micro_bsz 2 are the seed's
 1 x 4 (its sampler gives them the same samples), with and without optimizer sharding; a killed
-rank ends the others with an error; torchrun launches the binary as it is."""
+rank ends the others with an error; torchrun launches the binary as it is, and restarts it after a
+killed rank (--max-restarts) to resume exactly."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +131,129 @@ def test_sharded_run_stopped_by_sigterm_resumes_exactly(app, tmp_path):
     cut = losses(tmp_path / "cut")
     assert len(cut) == 80
     assert max(abs(a - b) for a, b in zip(cut, whole)) <= 1e-6
+
+
+def torchrun_workers(agent_pid):
+    """(pid, RANK, TORCHELASTIC_RESTART_COUNT) of the processes torchrun's agent started."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) != agent_pid:
+                    continue
+            with open(f"/proc/{name}/environ") as f:
+                env = dict(kv.split("=", 1) for kv in f.read().split("\0") if "=" in kv)
+            found.append((int(name), int(env["RANK"]), int(env["TORCHELASTIC_RESTART_COUNT"])))
+        except (OSError, KeyError, ValueError, IndexError):  # gone meanwhile, or not a worker
+            pass
+    return found
+
+
+def test_torchrun_restarts_after_killed_ranks_resume_exactly(app, tmp_path):
+    # torchrun's agent serves the store on MASTER_PORT and keeps it across restarts: the workers
+    # must connect to it (not bind it) and keep each attempt's keys apart, or a restarted rank
+    # reads the address a killed one published and fails ("Gloo connectFullMesh failed ...
+    # Connect timeout", after 5 x dist_timeout) or hangs. 5 kills in a row, each a mini-epoch
+    # (10 steps) after the last restart; every attempt resumes from the newest checkpoint's state,
+    # and every step logged, before or after a kill, is the uninterrupted run's.
+    kills, per_epoch = 5, 10
+    steps = per_epoch * (kills + 2)
+    args = ("micro_bsz=2", "epoch_samples=40", "epoch_limit=0", f"my_exit_tokens={steps * 256}", "train_stage=3",
+            "dist_timeout=20")
+
+    def launch(name, restarts, log):
+        cfg = config(tmp_path, name)
+        cfg.write_text("".join(l for l in cfg.read_text().splitlines(True) if not l.startswith("load_model:")))
+        (tmp_path / name).mkdir()
+        shutil.copy(golden("train_byte_L2_D128/rwkv-init.pth"), tmp_path / name / "rwkv-init.pth")
+        PORT[0] += 1
+        return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                 "--max-restarts", str(restarts), "--master-port", str(PORT[0]), "--no-python",
+                                 str(app), "train", "--config", str(cfg), *args],
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def logged(name):  # step -> every loss logged for it (a step redone after a kill appears twice)
+        out = {}
+        path = tmp_path / name / "metrics.jsonl"
+        for line in (open(path) if path.exists() else []):
+            if line.startswith('{"step"'):
+                m = json.loads(line)
+                out.setdefault(m["step"], []).append(m["loss"])
+        return out
+
+    with open(tmp_path / "whole.log", "w") as log:
+        p = launch("whole", 0, log)
+        assert p.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
+    whole = {s: v[0] for s, v in logged("whole").items()}
+    assert sorted(whole) == list(range(steps))
+
+    t0 = time.time()
+    with open(tmp_path / "cut.log", "w") as log:
+        p = launch("cut", kills, log)
+        try:
+            for attempt in range(kills):
+                # this attempt resumed at step 10 * attempt; 3 steps past its first checkpoint
+                target = per_epoch * (attempt + 1) + 3
+                deadline = time.time() + 90
+                while time.time() < deadline and p.poll() is None and max(logged("cut"), default=-1) < target:
+                    time.sleep(0.02)
+                reached = max(logged("cut"), default=-1)
+                assert reached >= target, (attempt, reached, p.poll(), (tmp_path / "cut.log").read_text()[-3000:])
+                workers = torchrun_workers(p.pid)
+                # one restart per kill: a higher count means a restarted group failed to meet
+                assert sorted((rank, count) for _, rank, count in workers) == [(0, attempt), (1, attempt)], (
+                    attempt, workers, (tmp_path / "cut.log").read_text()[-3000:])
+                os.kill(next(pid for pid, rank, _ in workers if rank == (attempt + 1) % 2), signal.SIGKILL)
+            rc = p.wait(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    out = (tmp_path / "cut.log").read_text()
+    assert rc == 0, out[-3000:]
+    assert time.time() - t0 < 150
+    assert "failed to bind" not in out  # the workers connect to the agent's store, they do not host one
+    assert out.count("with its training state (exact resume") == kills, out[-3000:]
+    cut = logged("cut")
+    assert sorted(cut) == list(range(steps))
+    assert sum(len(v) for v in cut.values()) > steps  # steps past a checkpoint were redone after each kill
+    worst = max(abs(loss - whole[s]) for s, losses_of_s in cut.items() for loss in losses_of_s)
+    assert worst <= 1e-6, worst
+
+
+def test_a_sharded_state_resumed_by_one_process_is_refused_with_its_advice_once(app, tmp_path):
+    # ZeRO-1 on 2 ranks writes rwkv-0.state.rank{0,1}-of-2.pth; one process cannot use them. The
+    # refusal names both shardings and gives each piece of advice once.
+    for p in ranks(app, config(tmp_path, "zero"), 2, "micro_bsz=2", "zero_stage=1", "epoch_limit=1"):
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    for zero in ("1", "0"):
+        r = subprocess.run([str(app), "train", "--config", str(config(tmp_path, "zero")), "train_stage=3",
+                            f"zero_stage={zero}"], capture_output=True, text=True, timeout=300)
+        assert r.returncode != 0
+        lines = [l for l in r.stderr.splitlines() if "error" in l]
+        assert len(lines) == 1, r.stderr
+        line = lines[0]
+        assert "rwkv-0.pth" in line and "rank0-of-2" in line and "same zero_stage and number of processes" in line, line
+        assert line.count("exact_resume: 0") == 1, line
+        assert line.lower().count("from the weights alone") == 1, line
+
+
+def test_a_rank_that_never_comes_ends_the_other_within_dist_timeout(app, tmp_path):
+    # dist_timeout bounds the whole rendezvous: rank 1 started alone finds no store to meet at,
+    # rank 0 alone no peer; each says what it waited for. (LibTorch's own client retries alone
+    # took about 2.5 x the timeout.)
+    cfg = config(tmp_path, "alone")
+    for rank, needle in ((1, "waited dist_timeout = 4 s for the store at 127.0.0.1:"), (0, "rank(s) 1 never came")):
+        PORT[0] += 1
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(PORT[0]))
+        t0 = time.time()
+        r = subprocess.run([str(app), "train", "--config", str(cfg), "micro_bsz=2", "dist_timeout=4"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        took = time.time() - t0
+        assert r.returncode == 1, r.stderr
+        assert needle in r.stderr, r.stderr
+        assert took < 4 + 3, (rank, took)

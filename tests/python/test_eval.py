@@ -93,7 +93,8 @@ def test_bytes_tokenizer_on_the_tiny_model(app, tmp_path):
     subprocess.run([str(app), "convert", "--in", golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth"), "--out", model], check=True)
     got = expect_bytes_scores_of_the_package(app, model, tmp_path, 60, ["She opened the door and",
                                              "In the morning the", "He said that the"], min_correct=2)
-    # padding never changes a score: one document per batch gives the same numbers
+    # padding never changes a score: --batch-tokens 1 runs every document alone, one token at a time
+    # (windows of 1 token carrying the state, no padding), and gives the same numbers
     alone = ours(app, model, tmp_path / "l.jsonl", "--tokenizer", "bytes", "--batch-tokens", "1")
     assert abs(alone["log_prob_sum"] - got["log_prob_sum"]) <= 1e-5 * abs(got["log_prob_sum"])
     assert alone["correct"] == got["correct"]
@@ -196,3 +197,120 @@ def test_bad_lines_name_their_line_or_are_skipped_and_counted(app, tmp_path):
     assert r.returncode == 1 and "bad.jsonl:2:" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     got = ours(app, model, src, "--tokenizer", "bytes", "--skip-bad-lines")
     assert got["n"] == 2 and got["skipped"] == 3
+
+
+def strict_json(text):
+    """json.loads that refuses NaN and Infinity (Python accepts them; JSON does not)."""
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def joined_lambada(tmp_path, n_short, n_joined):
+    """`n_short` LAMBADA texts, then one long document: the next `n_joined` texts joined by spaces."""
+    texts = lambada_jsonl(tmp_path / "all.jsonl", n_short + n_joined)
+    return texts[:n_short] + [" ".join(texts[n_short:])]
+
+
+def world_model(app, tmp_path, layers=2):
+    """The golden world-vocabulary init model (L2 D64, 65536 ids) in fp32, cut to its first `layers` layers."""
+    sd = torch.load(golden("train_world_L2_D64/rwkv-init.pth"), weights_only=True)
+    sd = {k: v.float() for k, v in sd.items() if not k.startswith("blocks.") or int(k.split(".")[1]) < layers}
+    torch.save(sd, tmp_path / f"world-L{layers}.pth")
+    return tmp_path / f"world-L{layers}.pth"
+
+
+def test_a_document_longer_than_batch_tokens_runs_in_windows_with_the_same_numbers(app, tmp_path):
+    """A document longer than --batch-tokens runs alone in windows of that many tokens that carry the
+    RNN state: the same numbers as one pass over it (1e-5), with short documents batched beside it,
+    from 0 and from a tuned state, on the byte model and on a world-vocabulary model."""
+    tiny = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+    texts = joined_lambada(tmp_path, 4, 6)
+    assert 1500 < len(texts[-1].encode()) < 3000
+    src = tmp_path / "long.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+    def same(whole, windows):
+        assert whole["n"] == windows["n"] == 5
+        assert abs(windows["log_prob_sum"] - whole["log_prob_sum"]) <= 1e-5 * abs(whole["log_prob_sum"]), (whole, windows)
+        assert windows["correct"] == whole["correct"]
+
+    same(ours(app, tiny, src, "--tokenizer", "bytes", "--batch-tokens", "100000"),
+         ours(app, tiny, src, "--tokenizer", "bytes", "--batch-tokens", "500"))
+    # from a tuned state: --state in windows against the merged model (time_state inside) in one pass
+    state = golden("peft/state/rwkv-0.pth")
+    merged = tmp_path / "merged.pth"
+    subprocess.run([str(app), "merge", "--base", tiny, "--adapter", state, "--out", merged], check=True,
+                   capture_output=True)
+    same(ours(app, merged, src, "--tokenizer", "bytes", "--batch-tokens", "100000"),
+         ours(app, tiny, src, "--tokenizer", "bytes", "--batch-tokens", "500", "--state", str(state)))
+
+    world = world_model(app, tmp_path)
+    vocab = str(DATA / "vocab" / "rwkv_vocab_v20230424.txt")
+    same(ours(app, world, src, "--vocab", vocab, "--batch-tokens", "100000"),
+         ours(app, world, src, "--vocab", vocab, "--batch-tokens", "100"))  # the default is 256 here
+
+
+def test_a_10_mb_line_runs_in_bounded_memory(app, tmp_path):
+    """One 10 MB document (about 78K world tokens: its logits alone would be 20 GB) scores under an
+    8 GiB address-space cap, with the default --batch-tokens (256 tokens for 65536 ids)."""
+    import resource
+    world = world_model(app, tmp_path, layers=1)  # one layer: the state's scan is the time it takes
+    src = tmp_path / "long.jsonl"
+    src.write_text(json.dumps({"text": "The story begins." + " " * 10_000_000 + "It ends"}) + "\n"
+                   + json.dumps({"text": "a short one"}) + "\n")
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    r = subprocess.run([str(app), "eval", "--model", str(world), "--task", "lambada", "--input", str(src), "--vocab",
+                        str(DATA / "vocab" / "rwkv_vocab_v20230424.txt")], capture_output=True, text=True,
+                       timeout=600, preexec_fn=cap,  # (few threads: each one's malloc arena is address space)
+                       env=dict(os.environ, OMP_NUM_THREADS="2", MALLOC_ARENA_MAX="2"))
+    assert r.returncode == 0, r.stderr
+    got = strict_json(r.stdout.strip().splitlines()[1])
+    assert got["n"] == 2 and math.isfinite(got["log_prob_sum"]), got
+
+
+def scaled_model(tmp_path, name, edit):
+    sd = torch.load(golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth"), weights_only=True)
+    edit(sd)
+    torch.save(sd, tmp_path / name)
+    return tmp_path / name
+
+
+def test_eval_output_is_always_json_and_empty_inputs_are_refused(app, tmp_path):
+    tiny = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
+    eval_args = ["eval", "--task", "lambada", "--tokenizer", "bytes"]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "nospace"}\n')
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    for src, extra, needle in [(empty, [], "no document"), (blank, [], "no document"),
+                               (bad, ["--skip-bad-lines"], "1 line skipped"), (folder, [], "is a directory")]:
+        r = run_app(app, *eval_args, "--model", tiny, "--input", src, *extra)
+        lines = r.stderr.strip().splitlines()  # (a skipped line is reported on a line of its own first)
+        assert r.returncode > 0 and len(lines) == 1 + ("--skip-bad-lines" in extra), (src, r.stderr)
+        assert str(src) in lines[-1] and needle in lines[-1], (src, r.stderr)
+        assert r.stdout == "", r.stdout
+
+    # a perplexity past a double's range: "ppl": null and why, never inf
+    lambada_jsonl(tmp_path / "l.jsonl", 4)
+    sharp = scaled_model(tmp_path, "sharp.pth", lambda sd: sd["head.weight"].mul_(1000))
+    for out in ([], ["--out", str(tmp_path / "r.json")]):
+        r = run_app(app, *eval_args, "--model", sharp, "--input", tmp_path / "l.jsonl", *out)
+        assert r.returncode == 0, r.stderr
+        got = strict_json(open(tmp_path / "r.json").read() if out else r.stdout.strip().splitlines()[1])
+        assert got["n"] == 4 and got["ppl"] is None and "overflow" in got["ppl_note"], got
+        assert got["log_prob_sum"] < -4 * 710, got
+
+    # a model whose numbers are not finite: refused, naming the model
+    nan = scaled_model(tmp_path, "nan.pth", lambda sd: sd["blocks.0.att.receptance.weight"].fill_(float("nan")))
+    r = run_app(app, *eval_args, "--model", nan, "--input", tmp_path / "l.jsonl")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode > 0 and len(lines) == 1 and str(nan) in lines[0], r.stderr
+    assert "nan" not in r.stdout.lower(), r.stdout

@@ -324,3 +324,15 @@ def test_a_signal_to_another_rank_is_named_as_it_was(app, tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "SIGTERM: saved" in outs[0][0], outs[0]
     assert "SIGTERM" in (tmp_path / "run" / "train_log.txt").read_text()
+
+
+def test_a_directory_given_as_a_file_is_refused(app, tmp_path):
+    """(13) tokenize read a directory as an empty input and wrote 0 documents; --vocab a directory
+    said "no single-byte token for byte 0"."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    r = run_app(app, "tokenize", "--tokenizer", "bytes", "--input", folder, "--output", tmp_path / "out")
+    one_error_line(r, str(folder), "is a directory")
+    r = run_app(app, "tokenize", "--vocab", folder, "--input", folder, "--output", tmp_path / "out")
+    one_error_line(r, str(folder), "is a directory, not a vocabulary file")
+    assert not list(tmp_path.glob("out*"))
