@@ -20,7 +20,9 @@
 // The forward keeps the state at the start of every chunk of kChunk steps; the backward
 // recomputes the states inside one chunk from there. That is exact (no division by the
 // decay, unlike the CUDA kernel's reverse-time trick) and costs one extra forward pass.
-// Accumulation is in float64 for float64 inputs and float32 otherwise (bf16 included).
+// These loops are the reference, and run float64 inputs; float32 and bfloat16 inputs run the
+// fast kernel of cpu_fast/ (the same math, vectorised per instruction set, bf16 read directly),
+// which the tests hold against these loops in float64.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -34,6 +36,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cpu_fast/wkv7_fast.h"
 #include "wkv7_check.h"
 
 namespace rwkv7_ops {
@@ -185,6 +188,26 @@ void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* 
 
 Dims dims_of(const at::Tensor& r) { return {r.size(0), r.size(1), r.size(2), r.size(3)}; }
 
+// float32 / bfloat16: the fast kernel on the inputs as they are (contiguous), states in float32.
+struct FastCall {
+  std::vector<at::Tensor> keep;  // the contiguous inputs the problem points into
+  wkv7_fast::Problem p;
+
+  FastCall(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+           const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0) {
+    for (const at::Tensor* x : {&r, &w, &k, &v, &a, &b}) keep.push_back(x->contiguous());
+    p.B = r.size(0), p.T = r.size(1), p.H = r.size(2), p.N = r.size(3);
+    p.bf16 = r.scalar_type() == at::kBFloat16;
+    p.r = keep[0].data_ptr(), p.w = keep[1].data_ptr(), p.k = keep[2].data_ptr();
+    p.v = keep[3].data_ptr(), p.a = keep[4].data_ptr(), p.b = keep[5].data_ptr();
+    if (s0.defined()) {
+      keep.push_back(s0.to(at::kFloat).contiguous());
+      p.s0 = keep.back().data_ptr<float>();
+      p.s0_batch_stride = s0.dim() == 4 ? p.H * p.N * p.N : 0;
+    }
+  }
+};
+
 // y, plus the chunk-start states when `save_for_backward` (inference keeps none); from the
 // initial state s0 when it is defined.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
@@ -195,6 +218,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
   if (s0.defined()) check_initial_state(op, s0, r);
   const at::ScalarType acc = accumulation_type(r, op);
   const Dims d = dims_of(r);
+  if (acc == at::kFloat) {
+    FastCall call(r, w, k, v, a, b, s0);
+    at::Tensor y = at::empty(r.sizes(), r.options().memory_format(at::MemoryFormat::Contiguous));
+    at::Tensor saved = save_for_backward ? at::empty({d.B, d.H, d.chunks(), d.N, d.N}, r.options().dtype(at::kFloat))
+                                         : at::Tensor();
+    call.p.y = y.data_ptr();
+    call.p.saved = save_for_backward ? saved.data_ptr<float>() : nullptr;
+    wkv7_fast::run_forward(call.p);
+    return {y, saved, at::empty({0}, r.options().dtype(at::kFloat))};
+  }
   auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
   at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b);
   at::Tensor S0 = s0.defined() ? cvt(s0) : at::Tensor();
@@ -229,6 +262,21 @@ std::vector<at::Tensor> run_backward(const char* op, const at::Tensor& r, const 
   TORCH_CHECK(saved_state.defined() &&
                   saved_state.sizes() == at::IntArrayRef({d.B, d.H, d.chunks(), d.N, d.N}),
               op, ": argument 'saved_state' is not the one the forward (CPU) made for these inputs");
+  if (acc == at::kFloat) {
+    FastCall call(r, w, k, v, a, b, s0);
+    const at::Tensor DY = dy.to(r.scalar_type()).contiguous(), S = saved_state.to(at::kFloat).contiguous();
+    std::vector<at::Tensor> g;
+    for (int i = 0; i < 6; ++i) g.push_back(at::empty(r.sizes(), r.options().memory_format(at::MemoryFormat::Contiguous)));
+    at::Tensor ds0 = s0.defined() ? at::empty({d.B, d.H, d.N, d.N}, r.options().dtype(at::kFloat)) : at::Tensor();
+    call.p.dy = DY.data_ptr();
+    call.p.saved = S.data_ptr<float>();
+    call.p.ds0 = s0.defined() ? ds0.data_ptr<float>() : nullptr;
+    call.p.dr = g[0].data_ptr(), call.p.dw = g[1].data_ptr(), call.p.dk = g[2].data_ptr();
+    call.p.dv = g[3].data_ptr(), call.p.da = g[4].data_ptr(), call.p.db = g[5].data_ptr();
+    wkv7_fast::run_backward(call.p);
+    if (s0.defined()) g.push_back(initial_state_gradient(ds0, s0));
+    return g;
+  }
   auto cvt = [&](const at::Tensor& x) { return x.to(acc).contiguous(); };
   at::Tensor R = cvt(r), W = cvt(w), K = cvt(k), V = cvt(v), A = cvt(a), Bt = cvt(b),
              DY = cvt(dy), S = cvt(saved_state);
