@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "rwkv7/io/fs.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -61,6 +63,14 @@ Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
     }
   }
   return a;
+}
+
+void refuse_output_over_inputs(const std::string& option, const std::string& out,
+                               const std::vector<std::string>& inputs) {
+  for (const std::string& input : inputs)
+    if (!input.empty() && fs::same_file(out, input))
+      throw UsageError(fmt::format("--{} {} is the input {}: writing it would destroy that input; choose another path",
+                                   option, out, input));
 }
 
 std::pair<std::string, std::string> tokenizer_choice(const Args& args) {

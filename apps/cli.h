@@ -34,6 +34,11 @@ Args parse(int argc, char** argv, const std::vector<std::string>& options_with_v
 // --vocab V.txt or --tokenizer bytes, exactly one of them, as make_tokenizer's arguments
 std::pair<std::string, std::string> tokenizer_choice(const Args& args);
 
+// Throws UsageError when the file `out` (of option --`option`) is one of `inputs` (the same path,
+// a link to it, or another hard link): writing it would destroy that input. Empty names are skipped.
+void refuse_output_over_inputs(const std::string& option, const std::string& out,
+                               const std::vector<std::string>& inputs);
+
 // "34,105,110" -> {34, 105, 110}; every item a whole integer
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
 // The whole text as one finite number (or integer) in [lo, hi]; else a UsageError naming --option.

@@ -41,9 +41,7 @@ int convert(int argc, char** argv) {
     throw cli::UsageError("--format must be pth or safetensors, got '" + format + "'");
 
   const std::string in = args.require("in");
-  if (fs::same_file(out, in))
-    throw cli::UsageError(fmt::format("--out {} is the input {}: writing it would destroy the input; choose another "
-                                      "path", out, in));
+  cli::refuse_output_over_inputs("out", out, {in});
   StateDict dict = read_weights(in);
   check_finite(dict, in);
   if (dtype != "keep") check_fits_dtype(dict, target, in);

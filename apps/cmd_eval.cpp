@@ -56,6 +56,9 @@ int eval(int argc, char** argv) {
   const int64_t limit = cli::parse_int("limit", args.get("limit", "0"), 0, int64_t(1) << 40);
   const auto tok = std::apply(make_tokenizer, cli::tokenizer_choice(args));
   const std::string path = args.require("model");
+  if (args.has("out"))  // before the work, not after it
+    cli::refuse_output_over_inputs("out", args.get("out", ""),
+                                   {path, args.get("state", ""), args.get("input", ""), args.get("vocab", "")});
   RWKV model = load_model(path);
   if (tok->vocab_size() > model->shape.vocab_size)
     throw cli::UsageError(fmt::format("the tokenizer's {} ids do not fit the model's vocabulary of {}",

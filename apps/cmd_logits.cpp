@@ -76,6 +76,7 @@ int logits(int argc, char** argv) {
   json += "]}\n";
 
   if (args.has("out")) {
+    cli::refuse_output_over_inputs("out", args.get("out", ""), {args.get("model", ""), args.get("state", "")});
     fs::write_file_atomically(args.get("out", ""), json);
   } else {
     std::fputs(json.c_str(), stdout);

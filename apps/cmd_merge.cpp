@@ -46,14 +46,12 @@ int merge(int argc, char** argv) {
   }
 
   const bool pissa = args.has("pissa-init");
-  for (const std::string& input : {base_path, adapter_path, args.get("pissa-init", "")})
-    if (fs::same_file(out, input))
-      throw cli::UsageError(fmt::format("--out {} is the input {}: writing it would destroy that input; choose "
-                                        "another path", out, input));
+  cli::refuse_output_over_inputs("out", out, {base_path, adapter_path, args.get("pissa-init", "")});
 
   // The adapter first: a wrong call fails before a large base is read.
   const StateDict adapter = read_weights(adapter_path);
   const AdapterKind kind = adapter_kind(adapter, adapter_path);
+  check_float_weights(adapter, adapter_path);
   check_finite(adapter, adapter_path);
   if (pissa && alpha) throw cli::UsageError("--lora-alpha and --pissa-init exclude each other (PiSSA has no alpha)");
   // A PiSSA adapter is LoRA-shaped; merged as LoRA it would keep B0 A0 twice. Its run's files say what it is.
@@ -74,8 +72,10 @@ int merge(int argc, char** argv) {
 
   MergeReport report;
   const StateDict init = pissa ? read_weights(args.get("pissa-init", "")) : StateDict{};
+  if (pissa) check_float_weights(init, args.get("pissa-init", ""));
   if (pissa) check_finite(init, args.get("pissa-init", ""));
   const StateDict base = read_weights(base_path);
+  check_float_weights(base, base_path);
   check_finite(base, base_path);
   const StateDict merged = merge_adapter(base, adapter, alpha, base_path, adapter_path, &report, pissa ? &init : nullptr);
   check_finite(merged, out + " (the merged model: a base tensor's dtype cannot hold it)");

@@ -43,6 +43,8 @@ int tokenize(int argc, char** argv) {
   const double total_bytes = static_cast<double>(in.tellg());
   in.seekg(0);
 
+  for (const char* ext : {".bin", ".idx"})
+    cli::refuse_output_over_inputs("output", args.require("output") + ext, {input, args.get("vocab", "")});
   BinIdxWriter out(args.require("output"));
   const bool tty = ::isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include "rwkv7/io/value_checks.h"
 #include "rwkv7/peft/peft_names.h"
 
 #include <cmath>
@@ -143,6 +144,7 @@ StateDict trained_tensors(const RWKV& model, const TrainConfig& cfg) {
 }
 
 void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConfig& cfg, const std::string& path) {
+  check_float_weights(adapter, path);
   auto params = model->named_parameters();
   std::set<std::string> given;
   for (const auto& [name, t] : adapter) {

@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <stdlib.h>
+
+#include <cstdlib>
 
 #include "rwkv7/io/fs.h"
 
@@ -61,7 +64,11 @@ AdapterEvidence evidence_beside(const std::string& adapter_path, const std::stri
       e.origin = decode_origin(state, state_path);
     }
   }
-  const std::string pissa = fs::parent_directory(adapter_path) + "/init_pissa.pth";
+  // beside the file itself, not beside a link to it
+  char* real = ::realpath(adapter_path.c_str(), nullptr);
+  const std::string resolved = real ? real : adapter_path;
+  std::free(real);
+  const std::string pissa = fs::parent_directory(resolved) + "/init_pissa.pth";
   if (fs::is_regular_file(pissa)) e.folder_pissa = pissa;
   return e;
 }

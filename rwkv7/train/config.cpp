@@ -39,6 +39,9 @@ T parse_value(const std::string& key, const std::string& text);
 
 template <>
 int64_t parse_value<int64_t>(const std::string& key, const std::string& text) {
+  // digits, a sign, and 1e6 / 4.0 forms; nothing else (an empty value is no 0, "0x10" no 16)
+  if (text.empty() || text.find_first_not_of("+-0123456789.eE") != std::string::npos)
+    throw ConfigError("key '" + key + "': expected an integer, got '" + text + "'");
   size_t used = 0;
   double as_double = 0;
   try {

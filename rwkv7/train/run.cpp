@@ -22,6 +22,7 @@
 #include "rwkv7/data/data.h"
 #include "rwkv7/io/fs.h"
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/io/value_checks.h"
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/load.h"
 #include "rwkv7/peft/adapters.h"
@@ -249,8 +250,9 @@ void Run::build_fine_tuned_model(const StateDict& training_state) {
   if (cfg.load_model.empty())
     throw ConfigError("key 'load_model': fine-tuning (train_type: state or peft) needs the base model to adapt");
   const StateDict base = read_weights(cfg.load_model);
+  check_finite(base, cfg.load_model);
   FineTuneOrigin origin = settings_of(cfg);
-  origin.base_digest = weights_digest(base);
+  origin.base_digest = contents_digest(base);
   model = model_from_state_dict(base, cfg.load_model);
   check_fits_config(model->shape, cfg, cfg.load_model);
   check_train_parts();
@@ -263,20 +265,25 @@ void Run::build_fine_tuned_model(const StateDict& training_state) {
   const std::string pissa_path = cfg.peft != "pissa" ? "" : resumed ? own_pissa : cfg.pissa_init;
   if (cfg.peft == "pissa" && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
     throw ConfigError("key 'pissa_init': a PiSSA adapter from lora_load needs the init_pissa.pth of the run that made it");
-  if (resumed) check_origin(training_state, origin);  // kind, rank, alpha, base: before reading more
+  const StateDict& origin_state = training_state.empty() ? origin_state_ : training_state;
+  if (resumed) check_origin(origin_state, origin);  // kind, rank, alpha, base: before reading more
   if (cfg.peft == "pissa" && resumed && !fs::exists(own_pissa))
     throw CheckpointError(fmt::format("{} is missing: a PiSSA run keeps its start there, so the run in {} was not "
                                       "started with peft: pissa (or the file was removed)", own_pissa, dir.path()));
   const StateDict pissa_file = pissa_path.empty() ? StateDict{} : read_pth(pissa_path);
+  check_float_weights(pissa_file, pissa_path);
+  check_finite(pissa_file, pissa_path);
   const StateDict pissa_start =
       add_adapters(model, cfg, seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
-  origin.pissa_digest = pissa_start.empty() ? 0 : weights_digest(pissa_start);
+  origin.pissa_digest = pissa_start.empty() ? 0 : contents_digest(pissa_start);
   if (resumed) {
-    check_origin(training_state, origin);  // now with the PiSSA start
-    if (has_origin(training_state)) origin.lora_load_digest = decode_origin(training_state, state_file_).lora_load_digest;
+    check_origin(origin_state, origin);  // now with the PiSSA start
+    if (has_origin(origin_state)) origin.lora_load_digest = decode_origin(origin_state, state_file_).lora_load_digest;
   } else if (!cfg.lora_load.empty()) {
     const StateDict adapter = read_weights(cfg.lora_load);
-    origin.lora_load_digest = weights_digest(adapter);
+    check_float_weights(adapter, cfg.lora_load);
+    check_finite(adapter, cfg.lora_load);
+    origin.lora_load_digest = contents_digest(adapter);
     check_lora_load(origin);
     load_trained_tensors(model, adapter, cfg, cfg.lora_load);
   }
@@ -337,7 +344,7 @@ void Run::check_lora_load(const FineTuneOrigin& now) const {
     throw ConfigError(fmt::format("key 'lora_load': {} is a PiSSA adapter (its folder holds {}); fine-tune it with "
                                   "peft: pissa and pissa_init: {}", cfg.lora_load, folder_pissa, folder_pissa));
   if (!fs::same_file(folder_pissa, cfg.pissa_init) &&
-      weights_digest(read_pth(folder_pissa)) != weights_digest(read_pth(cfg.pissa_init)))
+      contents_digest(read_pth(folder_pissa)) != contents_digest(read_pth(cfg.pissa_init)))
     throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (its folder's {} differs)",
                                   cfg.pissa_init, cfg.lora_load, folder_pissa));
 }
@@ -425,6 +432,15 @@ StateDict Run::choose_start() {
     }
   }
   pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.epoch_steps()};
+  if (cfg.train_stage >= 2 && cfg.exact_resume != 1 && cfg.fine_tuning() && start.load_path != dir.init_checkpoint()) {
+    // a weights-only resume of an adapter still continues what the run started from: its state
+    // file, when there is one, says what that was (build_fine_tuned_model checks it)
+    const std::string path = RunDir::state_file(start.load_path, sharding());
+    if (fs::is_regular_file(path)) {
+      origin_state_ = read_pth(path);
+      state_file_ = path;
+    }
+  }
   if (cfg.train_stage < 2 || cfg.exact_resume != 1 || start.load_path == dir.init_checkpoint()) return {};
   std::string why_not;
   StateDict state;

@@ -119,6 +119,7 @@ class Run {
   bool fused_loss_ = false;  // the cross-entropy as one op (fused_ops: 1)
   std::string state_file_;  // the training state resumed from, if any
   FineTuneOrigin origin_;   // fine-tuning: what the run was started from (saved in its state)
+  StateDict origin_state_;  // exact_resume 0: the state file read for its origin alone
   at::Tensor resume_rng_;   // the generator state saved inside a mini-epoch, restored at its resume
   std::unique_ptr<BinIdx> data_;
   mutable std::unique_ptr<at::Tensor> shuffled_;  // dataload pad, data_shuffle 1: this pass's document order

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace rwkv7 {
 
@@ -57,6 +58,27 @@ int64_t weights_digest(const StateDict& weights) {
       const at::Tensor c = part.cpu().contiguous();
       mix(c.data_ptr(), c.nbytes());
     }
+  }
+  return static_cast<int64_t>(h);
+}
+
+int64_t contents_digest(const StateDict& weights) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t word) { h = (h ^ word) * 1099511628211ull; };
+  for (const auto& [name, t] : weights) {
+    for (unsigned char c : name) mix(c);
+    for (int64_t d : t.sizes()) mix(static_cast<uint64_t>(d));
+    mix(static_cast<uint64_t>(t.scalar_type()));
+    const at::Tensor c = t.detach().cpu().contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
+    const size_t n = c.nbytes();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, bytes + i, 8);
+      mix(word);
+    }
+    for (; i < n; ++i) mix(bytes[i]);
   }
   return static_cast<int64_t>(h);
 }

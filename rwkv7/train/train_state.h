@@ -34,4 +34,8 @@ std::string implausible_position(const RunPosition& p, int64_t next_epoch, int64
 // resume never pairs a checkpoint with a state saved beside another one.
 int64_t weights_digest(const StateDict& weights);
 
+// The same over every element (a fine-tuning run's base, PiSSA start and lora_load, where a file
+// that differs only in the middle of a tensor is another start): 64-bit words mixed FNV-style.
+int64_t contents_digest(const StateDict& weights);
+
 }  // namespace rwkv7

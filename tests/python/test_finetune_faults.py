@@ -336,3 +336,60 @@ def test_a_directory_given_as_a_file_is_refused(app, tmp_path):
     r = run_app(app, "tokenize", "--vocab", folder, "--input", folder, "--output", tmp_path / "out")
     one_error_line(r, str(folder), "is a directory, not a vocabulary file")
     assert not list(tmp_path.glob("out*"))
+
+
+# ---- what a hostile run found after the first fixes ----
+
+def test_logits_eval_and_tokenize_never_write_over_an_input(app, tmp_path):
+    model = tmp_path / "m.pth"
+    shutil.copy(TINY, model)
+    before = model.read_bytes()
+    r = run_app(app, "logits", "--model", model, "--tokens", "1,2", "--out", model)
+    one_error_line(r, "--out", "is the input")
+    docs = tmp_path / "l.jsonl"
+    docs.write_text('{"text": "a b c"}\n')
+    for out in (model, docs):
+        r = run_app(app, "eval", "--model", model, "--task", "lambada", "--input", docs, "--tokenizer", "bytes",
+                    "--out", out)
+        one_error_line(r, "--out", "is the input")
+    shutil.copy(docs, tmp_path / "t.bin")
+    r = run_app(app, "tokenize", "--tokenizer", "bytes", "--input", tmp_path / "t.bin", "--output", tmp_path / "t")
+    one_error_line(r, "--output", "is the input")
+    assert model.read_bytes() == before and docs.read_text() == '{"text": "a b c"}\n'
+
+
+def test_a_base_changed_in_the_middle_or_a_weights_only_resume_is_still_checked(app, tmp_path):
+    cfg = config(tmp_path, "lora", epoch_limit=1, **LORA)
+    train(app, cfg)
+    d = torch.load(TINY, weights_only=True)
+    w = d["head.weight"].reshape(-1)
+    w[8000] += 0.5  # far from the first and last 4096 elements
+    torch.save(d, tmp_path / "mid.pth")
+    r = train(app, cfg, "train_stage=3", f"load_model={tmp_path / 'mid.pth'}", ok=False)
+    one_error_line(r, "rwkv-0.state.pth", "another base model")
+    r = train(app, cfg, "train_stage=3", "exact_resume=0", "lora_alpha=16", ok=False)
+    one_error_line(r, "rwkv-0.state.pth", "lora_alpha 32")
+
+
+def test_a_pissa_adapter_behind_a_link_and_integer_adapters_are_refused(app, tmp_path):
+    train(app, config(tmp_path, "p", epoch_limit=1, **PISSA))
+    (tmp_path / "moved").mkdir()
+    link = tmp_path / "moved" / "link.pth"
+    link.symlink_to(tmp_path / "p" / "rwkv-0.pth")
+    r = merge(app, "--base", TINY, "--adapter", link, "--out", tmp_path / "m.pth", "--lora-alpha", "4")
+    one_error_line(r, "PiSSA adapter")
+    train(app, config(tmp_path, "lora", epoch_limit=1, **LORA))
+    adapter = torch.load(tmp_path / "lora" / "rwkv-0.pth", weights_only=True)
+    adapter["blocks.1.att.key.lora_A"] = adapter["blocks.1.att.key.lora_A"].view(torch.int32)
+    torch.save(adapter, tmp_path / "int.pth")
+    r = merge(app, "--base", TINY, "--adapter", tmp_path / "int.pth", "--out", tmp_path / "m.pth", "--lora-alpha", "32")
+    one_error_line(r, "int.pth", "blocks.1.att.key.lora_A", "float")
+    r = train(app, config(tmp_path, "from-int", lora_load=tmp_path / "int.pth", **LORA), ok=False)
+    one_error_line(r, "int.pth", "blocks.1.att.key.lora_A", "float")
+
+
+def test_an_empty_or_hex_integer_is_refused(app, tmp_path):
+    cfg = config(tmp_path, "lora", **LORA)
+    for value in ("epoch_steps=", "exact_resume=", "lora_r=0x10"):
+        r = train(app, cfg, value, ok=False)
+        one_error_line(r, f"'{value.split('=')[0]}'", "expected an integer")
