@@ -142,4 +142,10 @@ const at::Tensor& find_tensor(const StateDict& dict, const std::string& name,
                         name + "'");
 }
 
+bool has_tensor(const StateDict& dict, const std::string& name) {
+  for (const auto& kv : dict)
+    if (kv.first == name) return true;
+  return false;
+}
+
 }  // namespace rwkv7

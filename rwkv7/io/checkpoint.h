@@ -35,5 +35,7 @@ void write_pth(const std::string& path, const StateDict& tensors);
 // The tensor called `name`, or CheckpointError naming the file and the missing key.
 const at::Tensor& find_tensor(const StateDict& dict, const std::string& name,
                               const std::string& path = "");
+// Whether the dict holds a tensor called `name`.
+bool has_tensor(const StateDict& dict, const std::string& name);
 
 }  // namespace rwkv7

@@ -9,11 +9,6 @@
 namespace rwkv7 {
 
 namespace {
-bool has(const StateDict& d, const std::string& name) {
-  for (const auto& kv : d)
-    if (kv.first == name) return true;
-  return false;
-}
 
 // A file of fine-tuning tensors alone (an adapter or a tuned state) given where a model belongs.
 void refuse_fine_tuning_file(const StateDict& d, const std::string& path) {
@@ -38,7 +33,7 @@ ModelShape shape_from_state_dict(const StateDict& d, const std::string& path) {
   if (emb.dim() != 2) throw CheckpointError(path + ": emb.weight is not 2-D");
   s.vocab_size = emb.size(0);
   s.n_embd = emb.size(1);
-  while (has(d, "blocks." + std::to_string(s.n_layer) + ".ln1.weight")) ++s.n_layer;
+  while (has_tensor(d, "blocks." + std::to_string(s.n_layer) + ".ln1.weight")) ++s.n_layer;
   if (s.n_layer == 0) throw CheckpointError(path + ": no blocks.0.* tensors");
   const at::Tensor& r_k = find_tensor(d, "blocks.0.att.r_k", path);
   if (r_k.dim() != 2) throw CheckpointError(path + ": blocks.0.att.r_k is not [H, N]");
@@ -48,13 +43,13 @@ ModelShape shape_from_state_dict(const StateDict& d, const std::string& path) {
   s.d_aaa = find_tensor(d, "blocks.0.att.a1", path).size(1);
   s.d_gate = find_tensor(d, "blocks.0.att.g1", path).size(1);
   const std::string v1 = s.n_layer > 1 ? "blocks.1.att.v1" : "blocks.0.att.v1";
-  s.d_mv = has(d, v1) ? find_tensor(d, v1, path).size(1) : seed_lora_width(1.7, s.n_embd);
-  s.layer0_value_residual = has(d, "blocks.0.att.v1");
+  s.d_mv = has_tensor(d, v1) ? find_tensor(d, v1, path).size(1) : seed_lora_width(1.7, s.n_embd);
+  s.layer0_value_residual = has_tensor(d, "blocks.0.att.v1");
   return s;
 }
 
 RWKV model_from_state_dict(const StateDict& dict, const std::string& path) {
-  if (!has(dict, "emb.weight")) refuse_fine_tuning_file(dict, path);
+  if (!has_tensor(dict, "emb.weight")) refuse_fine_tuning_file(dict, path);
   check_float_weights(dict, path);
   RWKV model(shape_from_state_dict(dict, path));
   // A base merged with a tuned state (RWKV-PEFT's merge_state: the base plus each layer's
@@ -62,7 +57,7 @@ RWKV model_from_state_dict(const StateDict& dict, const std::string& path) {
   std::string with, without;
   for (auto& block : model->block_list) {
     const std::string name = "blocks." + std::to_string(block->layer_id) + ".att.time_state";
-    if (has(dict, name)) {
+    if (has_tensor(dict, name)) {
       block->att->add_time_state();
       if (with.empty()) with = name;
     } else if (without.empty()) {

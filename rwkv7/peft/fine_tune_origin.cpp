@@ -36,11 +36,7 @@ void encode_origin(const FineTuneOrigin& o, StateDict& state) {
   state.emplace_back("run.ft.lora_alpha", at::tensor(o.lora_alpha, at::kDouble));
 }
 
-bool has_origin(const StateDict& state) {
-  for (const auto& kv : state)
-    if (kv.first == "run.ft.kind") return true;
-  return false;
-}
+bool has_origin(const StateDict& state) { return has_tensor(state, "run.ft.kind"); }
 
 FineTuneOrigin decode_origin(const StateDict& state, const std::string& path) {
   auto i64 = [&](const char* n) { return find_tensor(state, n, path).item<int64_t>(); };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "rwkv7/io/safetensors.h"
+#include "rwkv7/io/value_checks.h"
 #include "rwkv7/peft/peft_names.h"
 
 namespace rwkv7 {
@@ -40,11 +41,8 @@ ModelState tuned_state(const RWKV& model, const StateDict& file, const std::stri
     if (layer >= s.n_layer)
       throw CheckpointError(fmt::format("{}: {} is for layer {}, this model has {} layers (a state tuned for another "
                                         "model?)", path, name, layer, s.n_layer));
-    if (!at::isFloatingType(t.scalar_type()))
-      throw CheckpointError(fmt::format("{}: {} is {}, a state must be a float tensor", path, name,
-                                        c10::toString(t.scalar_type())));
-    if (!at::isfinite(t).all().item<bool>())
-      throw CheckpointError(fmt::format("{}: {} holds a value that is not finite", path, name));
+    check_float_weights({{name, t}}, path);
+    check_finite({{name, t}}, path);
     if (t.sizes() != at::IntArrayRef(want))
       throw CheckpointError(fmt::format("{}: {} is {}, this model needs {} (a state tuned for another model?)", path,
                                         name, c10::str(t.sizes()), c10::str(at::IntArrayRef(want))));

@@ -84,12 +84,6 @@ void check_fits_config(const ModelShape& got, const TrainConfig& cfg, const std:
 // What a state file records of the run's precision (16: bf16 compute with fp32 masters, 32: fp32).
 int64_t precision_bits(const TrainConfig& cfg) { return cfg.precision == "bf16" ? 16 : 32; }
 
-bool has_tensor(const StateDict& d, const std::string& name) {
-  for (const auto& kv : d)
-    if (kv.first == name) return true;
-  return false;
-}
-
 // an adapter's or tuned state's tensors (RWKV-PEFT's names)
 bool holds_fine_tuning_tensors(const StateDict& d) {
   for (const auto& kv : d)
@@ -474,20 +468,15 @@ RunPosition Run::checked_position(const StateDict& state) const {
     return CheckpointError(fmt::format("{}: {}. Resume from the weights alone with exact_resume: 0, or remove it",
                                        state_file_, why));
   };
-  auto has = [&](const char* name) {
-    for (const auto& kv : state)
-      if (kv.first == name) return true;
-    return false;
-  };
   auto field = [&](const char* name) { return find_tensor(state, name, state_file_).item<int64_t>(); };
-  if (!has("run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
+  if (!has_tensor(state, "run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
   const RunPosition p = decode_position(state, state_file_);
   if (p.epoch_steps != cfg.epoch_steps())
     throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
                              p.epoch_steps, cfg.epoch_steps()));
   const std::string where = implausible_position(p, start.epoch_begin, cfg.epoch_steps());
   if (!where.empty()) throw refuse(where);
-  if (!has("run.precision_bits") || !has("run.weights_digest")) {  // written before these checks existed
+  if (!has_tensor(state, "run.precision_bits") || !has_tensor(state, "run.weights_digest")) {  // written before these checks existed
     if (rank0) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
                             state_file_.c_str());
     return p;
