@@ -95,8 +95,8 @@ int bench(int argc, char** argv) {
       "\"peak_mem_bytes\": {}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"profiled\": {}, "
       "\"last_loss\": {:.4f}}}\n",
       json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
-      run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.precision, cfg.grad_cp,
-      cfg.fused_ops, cfg.head_chunk, cfg.train_type, cfg.peft, parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
+      run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, name_of(cfg.precision), cfg.grad_cp,
+      cfg.fused_ops, cfg.head_chunk, name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, peak_bytes, peak_bytes / double(1 << 30), memory_kind,
       profiler ? "true" : "false", last_loss);
   std::fputs(json.c_str(), stdout);

@@ -56,19 +56,19 @@ int merge(int argc, char** argv) {
   if (pissa && alpha) throw cli::UsageError("--lora-alpha and --pissa-init exclude each other (PiSSA has no alpha)");
   // A PiSSA adapter is LoRA-shaped; merged as LoRA it would keep B0 A0 twice. Its run's files say what it is.
   const AdapterEvidence beside = evidence_beside(adapter_path, RunDir::state_file(adapter_path, StateSharding{}));
-  const bool made_by_pissa = beside.has_origin ? beside.origin.kind == "pissa" : !beside.folder_pissa.empty();
-  if (kind == kLora && !pissa && made_by_pissa) {
+  const bool made_by_pissa = beside.has_origin ? beside.origin.kind == AdapterKind::pissa : !beside.folder_pissa.empty();
+  if (kind == AdapterKind::lora && !pissa && made_by_pissa) {
     const std::string init = beside.folder_pissa.empty() ? "its run's init_pissa.pth" : beside.folder_pissa;
     throw cli::UsageError(fmt::format("{} is a PiSSA adapter ({}): merge it with --pissa-init {}, not as LoRA",
                                       adapter_path, beside.has_origin ? "its training state says so"
                                                                       : "its folder holds " + beside.folder_pissa, init));
   }
-  if (kind == kLora && !alpha && !pissa)
+  if (kind == AdapterKind::lora && !alpha && !pissa)
     throw cli::UsageError(adapter_path + " is a LoRA adapter: --lora-alpha is required, the lora_alpha it was "
                           "trained with (the update is scaled by alpha / r)");
-  if (kind != kLora && alpha)
+  if (kind != AdapterKind::lora && alpha)
     throw cli::UsageError(fmt::format("--lora-alpha is for LoRA adapters; {} is a {} adapter", adapter_path,
-                                      adapter_kind_name(kind)));
+                                      adapter_title(kind)));
 
   MergeReport report;
   const StateDict init = pissa ? read_weights(args.get("pissa-init", "")) : StateDict{};
@@ -83,7 +83,7 @@ int merge(int argc, char** argv) {
   else write_pth(out, merged);
   std::printf("merged the %s adapter %s into %s: %lld weights changed, %lld tensors replaced, %lld added; "
               "wrote %zu tensors to %s\n",
-              pissa ? "PiSSA" : adapter_kind_name(kind), adapter_path.c_str(), base_path.c_str(), static_cast<long long>(report.merged),
+              pissa ? "PiSSA" : adapter_title(kind), adapter_path.c_str(), base_path.c_str(), static_cast<long long>(report.merged),
               static_cast<long long>(report.replaced), static_cast<long long>(report.added), merged.size(),
               out.c_str());
   return 0;

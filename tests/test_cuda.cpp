@@ -30,12 +30,19 @@ using testing::relative_error;
 constexpr auto& kIn = testing::kWkv7Inputs;
 constexpr auto& kGrad = testing::kWkv7Grads;
 
-// worst relative error of y and the six gradients on `device` in `dtype` against fp64 golden
-double golden_error(at::Device device, at::ScalarType dtype, std::string* where) {
+// The golden cases the CUDA kernel can run (T % 16 == 0): B2_T32_H2 and B1_T64_H1_slowdecay;
+// B1_T20_H1 is the CPU's. A test over fewer cases than this has lost some.
+constexpr int kCudaGoldenCases = 2;
+
+// worst relative error of y and the six gradients on `device` in `dtype` against fp64 golden;
+// `tested` counts the cases run
+double golden_error(at::Device device, at::ScalarType dtype, std::string* where, int* tested) {
   auto cases = testing::wkv7_golden_cases();
   double worst = 0;
+  *tested = 0;
   for (auto& [name, c] : cases) {
     if (c["r"].size(1) % 16 != 0) continue;  // the CUDA kernel needs T % 16 == 0
+    ++*tested;
     std::vector<at::Tensor> in;
     for (const char* n : kIn) in.push_back(c[n].to(device, dtype).detach().requires_grad_(true));
     at::Tensor y = wkv7(in[0], in[1], in[2], in[3], in[4], in[5]);
@@ -55,8 +62,10 @@ double golden_error(at::Device device, at::ScalarType dtype, std::string* where)
 TEST(Cuda, Wkv7GoldenFloat32) {
   REQUIRE_CUDA();
   std::string where;
-  const double err = golden_error(at::Device(at::kCUDA, 0), at::kFloat, &where);
+  int tested = 0;
+  const double err = golden_error(at::Device(at::kCUDA, 0), at::kFloat, &where, &tested);
   std::printf("[ cuda fp32 ] worst relative error %.3g (%s)\n", err, where.c_str());
+  EXPECT_EQ(tested, kCudaGoldenCases);
   EXPECT_LE(err, 1e-4) << where;
 }
 
@@ -66,8 +75,11 @@ TEST(Cuda, Wkv7GoldenFloat32) {
 TEST(Cuda, Wkv7GoldenBFloat16) {
   REQUIRE_CUDA();
   std::string w_cuda, w_cpu;
-  const double cuda = golden_error(at::Device(at::kCUDA, 0), at::kBFloat16, &w_cuda);
-  const double cpu = golden_error(at::Device(at::kCPU), at::kBFloat16, &w_cpu);
+  int tested_cuda = 0, tested_cpu = 0;
+  const double cuda = golden_error(at::Device(at::kCUDA, 0), at::kBFloat16, &w_cuda, &tested_cuda);
+  const double cpu = golden_error(at::Device(at::kCPU), at::kBFloat16, &w_cpu, &tested_cpu);
+  EXPECT_EQ(tested_cuda, kCudaGoldenCases);
+  EXPECT_EQ(tested_cpu, kCudaGoldenCases);
   std::printf("[ cuda bf16 ] worst relative error %.3g (%s); cpu bf16 %.3g\n", cuda, w_cuda.c_str(), cpu);
   EXPECT_LE(cuda, 2 * cpu + 1e-3) << w_cuda;
 }
@@ -198,9 +210,13 @@ TEST(Cuda, NcclWorldOfOneCollectives) {
   env.port = testing::free_port();
   Communicator comm(env, std::chrono::seconds(60), /*cuda=*/true);
   const at::Tensor x = at::randn({4096}, at::TensorOptions().device(at::kCUDA));
+  // Over one rank all-reduce and broadcast leave their tensor as it was, so the process group's
+  // count of collectives is what shows they ran.
+  const uint64_t before = comm.collectives_run();
   at::Tensor sum = x.clone();
   comm.allreduce_sum(sum);
   EXPECT_TRUE(at::equal(sum, x));
+  EXPECT_EQ(comm.collectives_run(), before + 1);
   at::Tensor in = x.clone(), gathered = at::zeros({1, 4096}, x.options());
   comm.allgather(gathered, in);
   EXPECT_TRUE(at::equal(gathered[0], x));
@@ -210,6 +226,7 @@ TEST(Cuda, NcclWorldOfOneCollectives) {
   at::Tensor b = x.clone();
   comm.broadcast(b, 0);
   EXPECT_TRUE(at::equal(b, x));
+  EXPECT_EQ(comm.collectives_run(), before + 4);
   comm.barrier();
 }
 

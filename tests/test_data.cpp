@@ -26,10 +26,18 @@ TEST(BinIdx, ReadsTheGoldenData) {
   EXPECT_EQ(bytes.num_tokens(), 1693990u);
   EXPECT_EQ(bytes.num_documents(), 5153u);
   EXPECT_LE(bytes.max_token(), 255);
-  int64_t first[3];
-  bytes.read(0, 3, first);
-  EXPECT_GE(first[0], 0);
-  EXPECT_THROW(bytes.read(bytes.num_tokens() - 2, 3, first), DataError);
+  // The reader against the .bin's own bytes (little-endian uint16 tokens), at the start and in the middle.
+  std::ifstream bin(testing::golden_binidx("data/lambada_bytes") + ".bin", std::ios::binary);
+  for (const int64_t at : {int64_t(0), int64_t(1000001)}) {
+    unsigned char raw[6];
+    bin.seekg(2 * at);
+    ASSERT_TRUE(bin.read(reinterpret_cast<char*>(raw), 6));
+    int64_t got[3];
+    bytes.read(at, 3, got);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], raw[2 * i] | (raw[2 * i + 1] << 8)) << "token " << at + i;
+  }
+  int64_t past_end[3];
+  EXPECT_THROW(bytes.read(bytes.num_tokens() - 2, 3, past_end), DataError);
   BinIdx world(testing::golden_binidx("data/lambada_world"));
   EXPECT_EQ(world.num_documents(), bytes.num_documents());
   EXPECT_LT(world.max_token(), 65536);

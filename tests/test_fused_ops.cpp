@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -108,14 +109,28 @@ TEST(FusedOps, ReluSquareMatchesComposite) {
       [](const Tensors& t) { return Tensors{at::relu(t[0]).square()}; }, {randn({3, 7}, g)});
 }
 
-TEST(FusedOps, WkvRawDecayIsTheCompositeOnTheCpu) {
+// The raw-decay op against wkv7 given the decay the model's soft clamp means, w = -softplus(-x) - 0.5,
+// computed element by element with the C library (log1p, exp), apart from any ATen formula.
+TEST(FusedOps, WkvRawDecayAppliesTheSoftClamp) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(6);
   auto in = [&] { return randn({1, 4, 1, 8}, g) * 0.5; };
+  const Tensors t = {in(), in() * 4, in(), in(), in(), in()};
+  // w and its slope dw/dx = 1 / (1 + e^x); softplus(z) = log(1 + e^z)
+  at::Tensor w = t[1].clone(), slope = t[1].clone();
+  double *pw = w.data_ptr<double>(), *ps = slope.data_ptr<double>();
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const double x = pw[i];
+    pw[i] = -std::log1p(std::exp(-x)) - 0.5;
+    ps[i] = 1 / (1 + std::exp(x));
+  }
   expect_same(
       "wkv7_raw_decay",
-      [](const Tensors& t) { return Tensors{fused::wkv7_raw_decay(t[0], t[1], t[2], t[3], t[4], t[5])}; },
-      [](const Tensors& t) { return Tensors{wkv7(t[0], -at::softplus(-t[1]) - 0.5, t[2], t[3], t[4], t[5])}; },
-      {in(), in(), in(), in(), in(), in()});
+      [](const Tensors& u) { return Tensors{fused::wkv7_raw_decay(u[0], u[1], u[2], u[3], u[4], u[5])}; },
+      [&](const Tensors& u) {
+        const at::Tensor w_of_x = w + (u[1] - u[1].detach()) * slope;  // value w, gradient through the slope
+        return Tensors{wkv7(u[0], w_of_x, u[2], u[3], u[4], u[5])};
+      },
+      t);
 }
 
 // The fused loss, the composite loss (ATen + L2Wrap) and the chunked head agree, also for an
@@ -166,9 +181,9 @@ TEST(Flops, TrainingFlopsPerTokenFromTheShape) {
 
 TEST(Flops, PeakIsConfiguredOrKnownOrUnknown) {
   std::string name;
-  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), "fp32", 0, &name), 0);  // unknown: no MFU shown
+  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), Precision::fp32, 0, &name), 0);  // unknown: no MFU shown
   EXPECT_EQ(name, "cpu");
-  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), "fp32", 1.5, &name), 1.5);
+  EXPECT_EQ(peak_tflops(c10::Device(c10::kCPU), Precision::fp32, 1.5, &name), 1.5);
 }
 
 }  // namespace

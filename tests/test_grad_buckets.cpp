@@ -92,6 +92,20 @@ void expect_world_of_one_gradients(int64_t bucket_elements) {
   }
 }
 
+// Over one rank an all-reduce or a broadcast leaves its tensor as it was, whether it ran or not:
+// the process group's count of collectives tells.
+TEST(GradBuckets, WorldOfOneCollectivesRun) {
+  std::unique_ptr<Communicator> comm = world_of_one();
+  if (!comm) GTEST_SKIP() << "this build has no data-parallel support (no Gloo headers)";
+  const uint64_t before = comm->collectives_run();
+  at::Tensor x = at::arange(8, at::kFloat);
+  comm->allreduce_sum(x);
+  EXPECT_EQ(comm->collectives_run(), before + 1);
+  comm->broadcast(x, 0);
+  EXPECT_EQ(comm->collectives_run(), before + 2);
+  EXPECT_TRUE(at::equal(x, at::arange(8, at::kFloat)));
+}
+
 // The model has ~140k values; its largest parameter (ffn.key.weight) has 16384.
 TEST(GradBuckets, OneBucketForEverything) { expect_world_of_one_gradients(int64_t(1) << 22); }
 TEST(GradBuckets, SeveralBuckets) { expect_world_of_one_gradients(5000); }

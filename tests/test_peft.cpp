@@ -159,8 +159,8 @@ void expect_golden_peft_run(const std::string& method) {
   RWKV model = load_model(golden(kTinyModel));
   const std::string pissa_path = golden("peft/pissa/init_pissa.pth");
   const StateDict pissa_start = read_pth(pissa_path);
-  add_adapters(model, cfg, 0, method == "pissa" ? &pissa_start : nullptr, pissa_path);
-  load_trained_tensors(model, got, cfg, dir + "/run/rwkv-0.pth");
+  add_adapters(model, cfg.peft_options(), 0, method == "pissa" ? &pissa_start : nullptr, pissa_path);
+  load_trained_tensors(model, got, cfg.peft_options(), dir + "/run/rwkv-0.pth");
   model->eval();
   at::NoGradGuard no_grad;
   const at::Tensor ids = at::tensor(logits["ids"].as<std::vector<int64_t>>(), at::kLong).unsqueeze(0);
@@ -195,7 +195,7 @@ TEST(Peft, PissaStartIsTheTopSingularPartOfEachWeight) {
     TrainConfig cfg = parse_train_config(peft_yaml("pissa", scratch_dir("peft-pissa-init")), "test",
                                          {"lora_load=", "pissa_init=", "pissa_r=4", "svd_niter=" + std::to_string(niter)});
     RWKV base = load_model(golden(kTinyModel)), model = load_model(golden(kTinyModel));
-    const StateDict start = add_adapters(model, cfg, 7);
+    const StateDict start = add_adapters(model, cfg.peft_options(), 7);
     ASSERT_EQ(start.size(), 12u * 6 * 2);
     const Linear& layer = model->block_list[5]->ffn->key;
     const at::Tensor W = base->block_list[5]->ffn->key->weight.to(at::kDouble);
@@ -252,8 +252,8 @@ TEST(Peft, GradientCheckpointingRedrawsTheSameLoraDropout) {
                                              {"lora_dropout=0.5"});
   auto lora_model = [&] {
     RWKV m = load_model(golden(kTinyModel));
-    add_adapters(m, cfg, 7);
-    freeze_all_but_trained(m, cfg);
+    add_adapters(m, cfg.peft_options(), 7);
+    freeze_all_but_trained(m, cfg.peft_options());
     at::manual_seed(5);  // lora_B starts at 0: give it values, so that A's gradient sees the masks
     at::NoGradGuard no_grad;
     for (auto& p : m->named_parameters())

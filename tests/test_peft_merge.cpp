@@ -123,15 +123,15 @@ TEST(PeftMerge, KindsAndWhatChanged) {
   const StateDict base = read_pth(golden(kBase));
   MergeReport r;
   merge_adapter(base, read_pth(adapter_path("state")), std::nullopt, "b", "a", &r);
-  EXPECT_EQ(r.kind, kState);
+  EXPECT_EQ(r.kind, AdapterKind::state);
   EXPECT_EQ(r.added, 12);  // one time_state per layer
   EXPECT_EQ(r.merged + r.replaced, 0);
   merge_adapter(base, read_pth(adapter_path("lora")), kLoraAlpha, "b", "a", &r);
-  EXPECT_EQ(r.kind, kLora);
+  EXPECT_EQ(r.kind, AdapterKind::lora);
   EXPECT_EQ(r.merged, 12 * 6);            // att.receptance/key/value/output, ffn.key/value
   EXPECT_EQ(r.replaced, 12 * 6 + 2 + 2);  // ln1, ln2, ln_x (weight, bias) per layer; ln0; ln_out
   merge_adapter(base, read_pth(adapter_path("disha")), std::nullopt, "b", "a", &r);
-  EXPECT_EQ(r.kind, kDisha);
+  EXPECT_EQ(r.kind, AdapterKind::disha);
   EXPECT_EQ(r.merged, 12 * 6);
 }
 

@@ -114,14 +114,22 @@ void expect_golden_byte_run(const std::string& name, std::vector<std::string> ov
     EXPECT_NEAR(std::stod(m[4]), e["lr"].as<double>(), 1e-8);
     // Epoch 0's mean loss spans steps 0-39, and steps 30-39 already carry rounding noise (the 1-ulp
     // envelope of steps 30-59 was 5.5e-5 on one CI machine, 9.3e-5 on another): held to 1e-6, or 3x
-    // what a 1-ulp change of the init moves that mean, plus the log's 6-decimal rounding.
-    double nudged_mean = 0;
-    for (int i = 0; i < 40; ++i) nudged_mean += (ours[i].loss - other[i].loss) / 40;
+    // what a 1-ulp change of the init moves that mean, plus the log's 6-decimal rounding. Later
+    // epochs are all noise-carrying steps, whose signed differences may cancel in a mean by luck:
+    // held to 1e-5, or 3x the mean absolute step difference of the 1-ulp run over the same 40 steps,
+    // plus the rounding (docs/testing.md).
+    std::vector<double> envelope;
+    double nudged_mean = 0, nudged_mean_abs = 0;
+    for (int i = 40 * seen; i < 40 * seen + 40; ++i) {
+      envelope.push_back(ours[i].loss - other[i].loss);
+      nudged_mean += envelope.back() / 40;
+      nudged_mean_abs += std::fabs(envelope.back()) / 40;
+    }
     const double tol = seen == 0 ? 5e-7 + std::max(1e-6, 3 * std::fabs(nudged_mean))
-                                 : std::max(1e-5, 3 * max_abs({ours[40 * seen].loss - other[40 * seen].loss}));
-    if (seen == 0) std::printf("[ epoch 0 mean loss ] vs seed %.2e, 1-ulp envelope of the mean %.2e\n",
-                               std::fabs(std::stod(m[2]) - e["loss"].as<double>()), std::fabs(nudged_mean));
-    if (seen == 0) EXPECT_NEAR(std::stod(m[2]), e["loss"].as<double>(), tol);
+                                 : 5e-7 + std::max(1e-5, 3 * nudged_mean_abs);
+    std::printf("[ epoch %d mean loss ] vs seed %.2e, bound %.2e\n", seen,
+                std::fabs(std::stod(m[2]) - e["loss"].as<double>()), tol);
+    EXPECT_NEAR(std::stod(m[2]), e["loss"].as<double>(), tol) << "epoch " << seen;
     ++seen;
   }
   EXPECT_EQ(seen, 3);
@@ -243,6 +251,10 @@ TEST(Config, UnknownKeysAndBadValuesNameTheKey) {
   expect_error(base, {"ctx_len=abc"}, "'ctx_len'");
   expect_error(base, {"lr_init=0"}, "'lr_init'");
   expect_error(base, {"n_embd=100"}, "'n_embd'");
+  // a value alone is checked before the rules that divide by it
+  expect_error(base, {"head_size=0"}, "'head_size'");
+  expect_error(base, {"devices=0"}, "'devices'");
+  expect_error(base, {"dataload=pads"}, "must be magic_prime or pad, got 'pads'");
   expect_error(base, {"precision=fp16"}, "'precision'");
   expect_error(base, {"micro_bsz=3"}, "'epoch_samples'");
   expect_error("proj_dir: [1, 2\n", {}, "YAML error");

@@ -9,12 +9,13 @@
 
 #include <vector>
 
+#include "rwkv7/model/adapter_math.h"
+
 namespace rwkv7 {
 
 // y = x W^T   (W: [out, in]), plus the fine-tuning adapter RWKV-PEFT may add (rwkv7/peft/adapters.h
-// creates them, under RWKV-PEFT's names):
-//   LoRA / PiSSA:  y += scale * B A dropout(x)          lora_A [r, in], lora_B [out, r]
-//   DiSHA (bone):  y += (sum over blocks of x.view(in / r, r)) disha      disha [r, out]
+// creates them, under RWKV-PEFT's names; the math: adapter_math.h):
+//   LoRA / PiSSA:  lora_A [r, in], lora_B [out, r]        DiSHA (bone):  disha [r, out]
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, const at::TensorOptions& o) {
@@ -22,17 +23,9 @@ class LinearImpl : public torch::nn::Module {
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor y = at::linear(x, weight);
-    if (lora_A.defined()) {
-      const at::Tensor xd = lora_dropout > 0 ? at::dropout(x, lora_dropout, is_training()) : x;
-      y = y + at::linear(at::linear(xd, lora_A), lora_B) * lora_scale;
-    }
-    if (disha.defined()) {
-      const int64_t r = disha.size(0);
-      std::vector<int64_t> blocks(x.sizes().begin(), x.sizes().end() - 1);
-      blocks.push_back(x.size(-1) / r);
-      blocks.push_back(r);
-      y = y + at::matmul(x.reshape(blocks).sum(-2), disha);
-    }
+    if (lora_A.defined())
+      y = y + adapter_math::lora_forward(x, lora_A, lora_B, lora_scale, lora_dropout, is_training());
+    if (disha.defined()) y = y + adapter_math::disha_forward(x, disha);
     return y;
   }
   at::Tensor weight;

@@ -6,6 +6,7 @@
 
 #include "rwkv7/io/value_checks.h"
 #include "rwkv7/peft/peft_names.h"
+#include "rwkv7/peft/pissa_start.h"
 
 #include <cmath>
 #include <map>
@@ -55,39 +56,36 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> randomized_svd(const at::Tensor& 
 
 }  // namespace
 
-// PiSSA's start of `module` in an init file (RWKV-PEFT writes its keys under "model.").
+// PiSSA's start of `module` in an init file, with the shape this model needs.
 at::Tensor pissa_start_of(const StateDict& file, const std::string& path, const std::string& module, const char* which,
                           at::IntArrayRef shape) {
-  for (const auto& kv : file)
-    if (kv.first == module + ".init_" + which || kv.first == "model." + module + ".init_" + which) {
-      if (kv.second.sizes() != shape)
-        throw CheckpointError(fmt::format("{}: {} is {}, this model needs {} (the init of another model or rank?)", path,
-                                          kv.first, c10::str(kv.second.sizes()), c10::str(shape)));
-      return kv.second;
-    }
-  throw CheckpointError(fmt::format("{}: {}.init_{} is missing (the init of another model?)", path, module, which));
+  const at::Tensor& t = pissa_start_tensor(file, path, module, which);
+  if (t.sizes() != shape)
+    throw CheckpointError(fmt::format("{}: {}.init_{} is {}, this model needs {} (the init of another model or rank?)",
+                                      path, module, which, c10::str(t.sizes()), c10::str(shape)));
+  return t;
 }
 
-StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const StateDict* pissa_start,
+StateDict add_adapters(RWKV& model, const PeftOptions& cfg, uint64_t seed, const StateDict* pissa_start,
                        const std::string& pissa_start_path) {
   StateDict pissa_init;
   at::NoGradGuard no_grad;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  if (cfg.train_type == "state") {
+  if (cfg.state_tuning()) {
     for (auto& block : model->block_list)
       if (!block->att->time_state.defined()) block->att->add_time_state();  // (a merged state goes on from its own)
   }
-  if (cfg.peft == "none") return pissa_init;
+  if (!cfg.adapter()) return pissa_init;
   for (auto& [name, layer] : adapted_layers(model)) {
     const at::Tensor& W = layer->weight;  // [out, in]
     const int64_t out = W.size(0), in = W.size(1);
-    if (cfg.peft == "lora") {
+    if (cfg.peft == PeftKind::lora) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // kaiming_uniform_(a = sqrt 5)
       layer->lora_A = layer->register_parameter("lora_A", at::empty({cfg.lora_r, in}, W.options()).uniform_(-bound, bound, gen));
       layer->lora_B = layer->register_parameter("lora_B", at::zeros({out, cfg.lora_r}, W.options()));
       layer->lora_scale = cfg.lora_alpha / static_cast<double>(cfg.lora_r);
       layer->lora_dropout = cfg.lora_dropout;
-    } else if (cfg.peft == "disha") {
+    } else if (cfg.peft == PeftKind::disha) {
       if (in % cfg.disha_r != 0)
         throw ConfigError(fmt::format("key 'disha_r': {} does not divide {}'s input width {}", cfg.disha_r, name, in));
       layer->disha = layer->register_parameter("disha", at::zeros({cfg.disha_r, out}, W.options()));
@@ -117,16 +115,16 @@ StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const
   return pissa_init;
 }
 
-bool is_trained(const std::string& name, const TrainConfig& cfg) {
-  if (cfg.train_type == "state") return peft_names::is_time_state(name);
-  if (cfg.peft == "none") return true;  // full training
+bool is_trained(const std::string& name, const PeftOptions& cfg) {
+  if (cfg.state_tuning()) return peft_names::is_time_state(name);
+  if (!cfg.adapter()) return true;  // full training
   if (is_adapter(name)) return true;
   for (const std::string& part : cfg.train_parts)
     if (contains(name, part)) return true;
   return false;
 }
 
-int64_t freeze_all_but_trained(RWKV& model, const TrainConfig& cfg) {
+int64_t freeze_all_but_trained(RWKV& model, const PeftOptions& cfg) {
   int64_t trained = 0;
   for (auto& p : model->named_parameters()) {
     const bool train = is_trained(p.key(), cfg);
@@ -136,14 +134,14 @@ int64_t freeze_all_but_trained(RWKV& model, const TrainConfig& cfg) {
   return trained;
 }
 
-StateDict trained_tensors(const RWKV& model, const TrainConfig& cfg) {
+StateDict trained_tensors(const RWKV& model, const PeftOptions& cfg) {
   StateDict out;
   for (const auto& p : model->named_parameters())
     if (is_trained(p.key(), cfg)) out.emplace_back(p.key(), p.value());
   return out;
 }
 
-void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConfig& cfg, const std::string& path) {
+void load_trained_tensors(RWKV& model, const StateDict& adapter, const PeftOptions& cfg, const std::string& path) {
   check_float_weights(adapter, path);
   auto params = model->named_parameters();
   std::set<std::string> given;
@@ -152,7 +150,7 @@ void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConf
     if (p == nullptr || !is_trained(name, cfg))
       throw CheckpointError(fmt::format("{}: {} is not a tensor this run trains (an adapter of another kind or "
                                         "model? this run: train_type {}, peft {})",
-                                        path, name, cfg.train_type, cfg.peft));
+                                        path, name, name_of(cfg.train_type), name_of(cfg.peft)));
     if (t.sizes() != p->sizes())
       throw CheckpointError(fmt::format("{}: {} is {}, this model needs {} (an adapter for another model size or rank?)",
                                         path, name, c10::str(t.sizes()), c10::str(p->sizes())));

@@ -17,7 +17,8 @@
 
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/model.h"
-#include "rwkv7/train/config.h"
+#include "rwkv7/peft/peft_options.h"
+#include "rwkv7/util/config_error.h"
 
 namespace rwkv7 {
 
@@ -26,21 +27,21 @@ namespace rwkv7 {
 // returned as "<module>.init_lora_A/B" (what merging a PiSSA adapter needs), else empty; with
 // `pissa_start` (such a dict, or RWKV-PEFT's init_pissa.pth whose keys start with "model.") they
 // are taken from there instead of an SVD.
-StateDict add_adapters(RWKV& model, const TrainConfig& cfg, uint64_t seed, const StateDict* pissa_start = nullptr,
+StateDict add_adapters(RWKV& model, const PeftOptions& cfg, uint64_t seed, const StateDict* pissa_start = nullptr,
                        const std::string& pissa_start_path = "");
 
 // Whether fine-tuning by cfg trains the parameter called `name`.
-bool is_trained(const std::string& name, const TrainConfig& cfg);
+bool is_trained(const std::string& name, const PeftOptions& cfg);
 
 // requires_grad on exactly the trained parameters; returns how many elements are trained.
-int64_t freeze_all_but_trained(RWKV& model, const TrainConfig& cfg);
+int64_t freeze_all_but_trained(RWKV& model, const PeftOptions& cfg);
 
 // The trained tensors, in the model's order: what rwkv-<n>.pth of a fine-tuning run holds.
-StateDict trained_tensors(const RWKV& model, const TrainConfig& cfg);
+StateDict trained_tensors(const RWKV& model, const PeftOptions& cfg);
 
 // Copies an adapter file (lora_load, or a run's rwkv-<n>.pth on resume) into the model. Every
 // tensor in it must be one the run trains, with the model's shape; every trained tensor must be
 // there. Throws CheckpointError naming `path` and the first tensor at fault.
-void load_trained_tensors(RWKV& model, const StateDict& adapter, const TrainConfig& cfg, const std::string& path);
+void load_trained_tensors(RWKV& model, const StateDict& adapter, const PeftOptions& cfg, const std::string& path);
 
 }  // namespace rwkv7

@@ -10,28 +10,12 @@
 
 namespace rwkv7 {
 
-namespace {
-
-const char* const kKinds[] = {"state", "lora", "disha", "pissa"};
-
-int64_t kind_code(const std::string& kind) {
-  for (int64_t i = 0; i < 4; ++i)
-    if (kind == kKinds[i]) return i;
-  return -1;
-}
-
-}  // namespace
-
-std::string kind_title(const std::string& kind) {
-  return kind == "lora" ? "LoRA" : kind == "disha" ? "DiSHA" : kind == "pissa" ? "PiSSA" : kind;
-}
-
 void encode_origin(const FineTuneOrigin& o, StateDict& state) {
   auto i64 = [](int64_t v) { return at::tensor(v, at::kLong); };
   state.emplace_back("run.ft.base_digest", i64(o.base_digest));
   state.emplace_back("run.ft.pissa_digest", i64(o.pissa_digest));
   state.emplace_back("run.ft.lora_load_digest", i64(o.lora_load_digest));
-  state.emplace_back("run.ft.kind", i64(kind_code(o.kind)));
+  state.emplace_back("run.ft.kind", i64(static_cast<int64_t>(o.kind)));
   state.emplace_back("run.ft.rank", i64(o.rank));
   state.emplace_back("run.ft.lora_alpha", at::tensor(o.lora_alpha, at::kDouble));
 }
@@ -45,7 +29,10 @@ FineTuneOrigin decode_origin(const StateDict& state, const std::string& path) {
   o.pissa_digest = i64("run.ft.pissa_digest");
   o.lora_load_digest = i64("run.ft.lora_load_digest");
   const int64_t code = i64("run.ft.kind");
-  o.kind = code >= 0 && code < 4 ? kKinds[code] : "unknown (" + std::to_string(code) + ")";
+  // the code is the enum's value: state 0, lora 1, disha 2, pissa 3 (states already written keep it)
+  if (code < 0 || code >= static_cast<int64_t>(std::size(EnumNames<AdapterKind>::rows)))
+    throw CheckpointError(fmt::format("{}: run.ft.kind is {}, no fine-tuning kind (0-3)", path, code));
+  o.kind = static_cast<AdapterKind>(code);
   o.rank = i64("run.ft.rank");
   o.lora_alpha = find_tensor(state, "run.ft.lora_alpha", path).item<double>();
   return o;
@@ -72,7 +59,7 @@ AdapterEvidence evidence_beside(const std::string& adapter_path, const std::stri
 std::string origin_mismatch(const FineTuneOrigin& saved, const FineTuneOrigin& now, const std::string& base_path,
                             const std::string& pissa_path) {
   if (saved.kind != now.kind)
-    return fmt::format("it is a {} fine-tuning run, this config asks for {}", kind_title(saved.kind), kind_title(now.kind));
+    return fmt::format("it is a {} fine-tuning run, this config asks for {}", adapter_title(saved.kind), adapter_title(now.kind));
   if (saved.rank != now.rank) return fmt::format("it was trained at rank {}, this config has {}", saved.rank, now.rank);
   if (saved.lora_alpha != now.lora_alpha)
     return fmt::format("it was trained with lora_alpha {}, this config has {}", saved.lora_alpha, now.lora_alpha);

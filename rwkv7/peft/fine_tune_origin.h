@@ -7,6 +7,7 @@
 #include <string>
 
 #include "rwkv7/io/checkpoint.h"
+#include "rwkv7/peft/peft_options.h"
 
 namespace rwkv7 {
 
@@ -14,13 +15,10 @@ struct FineTuneOrigin {
   int64_t base_digest = 0;       // weights_digest of the base model (load_model) as read
   int64_t pissa_digest = 0;      // weights_digest of PiSSA's start (B0, A0); 0: not PiSSA
   int64_t lora_load_digest = 0;  // weights_digest of lora_load; 0: a fresh adapter
-  std::string kind;              // "state", "lora", "disha", "pissa"
+  AdapterKind kind = AdapterKind::state;
   int64_t rank = 0;              // lora_r, disha_r or pissa_r: the one the kind uses
   double lora_alpha = 0;         // LoRA's alpha; 0 for the other kinds
 };
-
-// "state", "LoRA", "DiSHA", "PiSSA": a kind as the docs write it
-std::string kind_title(const std::string& kind);
 
 // Adds "run.ft.*" entries to a training state.
 void encode_origin(const FineTuneOrigin& o, StateDict& state);

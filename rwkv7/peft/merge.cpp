@@ -1,6 +1,8 @@
 #include "rwkv7/peft/merge.h"
 
+#include "rwkv7/model/adapter_math.h"
 #include "rwkv7/peft/peft_names.h"
+#include "rwkv7/peft/pissa_start.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -29,10 +31,6 @@ bool is_state(const std::string& n) { return peft_names::is_time_state(n); }
 
 }  // namespace
 
-const char* adapter_kind_name(AdapterKind kind) {
-  return kind == kState ? "state" : kind == kLora ? "LoRA" : "DiSHA";
-}
-
 AdapterKind adapter_kind(const StateDict& adapter, const std::string& path) {
   std::string state, lora, disha;  // the first tensor of each kind, for messages
   for (const auto& kv : adapter) {
@@ -50,7 +48,7 @@ AdapterKind adapter_kind(const StateDict& adapter, const std::string& path) {
       if (!n->empty()) found += (found.empty() ? "" : " and ") + *n;
     throw CheckpointError(path + ": holds adapters of more than one kind (" + found + "); one adapter per file");
   }
-  return !state.empty() ? kState : !lora.empty() ? kLora : kDisha;
+  return !state.empty() ? AdapterKind::state : !lora.empty() ? AdapterKind::lora : AdapterKind::disha;
 }
 
 namespace {
@@ -58,10 +56,10 @@ namespace {
 // PiSSA takes a LoRA adapter; LoRA without PiSSA needs the positive lora_alpha it was trained with.
 void check_merge_args(const StateDict& adapter, AdapterKind kind, std::optional<double> lora_alpha,
                       const std::string& adapter_path, const StateDict* pissa_init) {
-  if (pissa_init != nullptr && kind != kLora)
+  if (pissa_init != nullptr && kind != AdapterKind::lora)
     throw CheckpointError(fmt::format("{}: a PiSSA merge takes an adapter of lora_A / lora_B, this one is {}",
-                                      adapter_path, adapter_kind_name(kind)));
-  if (kind != kLora || pissa_init != nullptr) return;
+                                      adapter_path, adapter_title(kind)));
+  if (kind != AdapterKind::lora || pissa_init != nullptr) return;
   std::string first;
   for (const auto& kv : adapter)
     if (first.empty() && is_lora(kv.first)) first = kv.first;
@@ -72,14 +70,6 @@ void check_merge_args(const StateDict& adapter, AdapterKind kind, std::optional<
   if (!(*lora_alpha > 0) || !std::isfinite(*lora_alpha))
     throw CheckpointError(fmt::format("{}: {}: lora_alpha must be a positive number, got {}", adapter_path, first,
                                       *lora_alpha));
-}
-
-// PiSSA's starting B0 A0 of module m (RWKV-PEFT writes its keys under "model.").
-const at::Tensor& pissa_start(const StateDict& pissa_init, const std::string& m, const char* which) {
-  for (const std::string& key : {m + ".init_" + which, "model." + m + ".init_" + which})
-    for (const auto& kv : pissa_init)
-      if (kv.first == key) return kv.second;
-  throw CheckpointError(fmt::format("the PiSSA init file has no {}.init_{} (the init of another run?)", m, which));
 }
 
 // What the merge steps share. `out` starts as the base: the base's tensors are shared with `out`
@@ -156,16 +146,15 @@ at::Tensor lora_delta(const MergeState& s, const std::string& m, const std::stri
                       const at::Tensor& B, const at::Tensor& w) {
   // y = W x + (alpha / r) B (A x) for every x, so W' = W + (alpha / r) B A (r: the rank, B's columns);
   // PiSSA: y = (W - B0 A0) x + B A x
-  auto product = [&w](const at::Tensor& b, const at::Tensor& a) {
-    return at::matmul(b.to(w.device(), at::kDouble), a.to(w.device(), at::kDouble));
-  };
+  const auto on_w = [&w](const at::Tensor& t) { return t.to(w.device()); };
   if (s.pissa_init != nullptr) {
-    const at::Tensor &B0 = pissa_start(*s.pissa_init, m, "lora_B"), &A0 = pissa_start(*s.pissa_init, m, "lora_A");
+    const at::Tensor &B0 = pissa_start_tensor(*s.pissa_init, "the PiSSA init file", m, "lora_B"),
+                     &A0 = pissa_start_tensor(*s.pissa_init, "the PiSSA init file", m, "lora_A");
     if (B0.sizes() != B.sizes() || A0.sizes() != A.sizes())
       throw s.mismatch(key, A, m + ".init_lora_A", A0, "PiSSA's init must have the adapter's shapes");
-    return product(B, A) - product(B0, A0);
+    return adapter_math::lora_delta(on_w(A), on_w(B), 1.0) - adapter_math::lora_delta(on_w(A0), on_w(B0), 1.0);
   }
-  return product(B, A) * (*s.lora_alpha / double(B.size(1)));
+  return adapter_math::lora_delta(on_w(A), on_w(B), *s.lora_alpha / double(B.size(1)));
 }
 
 // <m>.lora_A (`key`, A) with its <m>.lora_B into <m>.weight.
@@ -194,11 +183,7 @@ void merge_disha(MergeState& s, const std::string& key, const at::Tensor& t) {
                                       "(bone mode's disha is [r, out])", s.adapter_path, key, shape(t)));
   if (w.dim() != 2 || t.dim() != 2 || t.size(0) == 0 || t.size(1) != w.size(0))
     throw s.mismatch(key, t, w_key, w, "disha must be [r, out] for a weight [out, in]");
-  // The forward adds (sum over blocks b of x[b r + j], x zero-padded to whole blocks) disha[j, o]:
-  // input channel c meets row c % r, so W'[o, c] = W[o, c] + disha[c % r, o], i.e. disha^T
-  // repeated along the input and cut to its width.
-  const int64_t in = w.size(1), r = t.size(0);
-  const at::Tensor delta = t.to(w.device(), at::kDouble).t().repeat({1, (in + r - 1) / r}).narrow(1, 0, in);
+  const at::Tensor delta = adapter_math::disha_delta(t.to(w.device()), w.size(1));
   w = (w.to(at::kDouble) + delta).to(w.scalar_type());
   ++s.rep.merged;
 }

@@ -19,21 +19,17 @@
 #include <string>
 
 #include "rwkv7/io/checkpoint.h"
+#include "rwkv7/peft/peft_options.h"
 
 namespace rwkv7 {
 
-enum AdapterKind { kState, kLora, kDisha };
-
-// "state", "LoRA" or "DiSHA"
-const char* adapter_kind_name(AdapterKind kind);
-
-// Which adapter the file holds. Throws CheckpointError naming `path` if it holds none of
+// Which adapter the file holds (state, lora or disha: a PiSSA adapter has LoRA's tensors). Throws CheckpointError naming `path` if it holds none of
 // time_state / lora_A, lora_B / disha tensors, or more than one kind.
 AdapterKind adapter_kind(const StateDict& adapter, const std::string& path);
 
 // What merge_adapter did (for the command's report line).
 struct MergeReport {
-  AdapterKind kind = kState;
+  AdapterKind kind = AdapterKind::state;
   int64_t merged = 0;    // base weights that took a LoRA or DiSHA delta
   int64_t replaced = 0;  // base tensors replaced by the adapter's own (ln, or a time_state already there)
   int64_t added = 0;     // keys the base did not have (time_state)

@@ -222,6 +222,7 @@ Communicator::Communicator(const DistEnv& env, std::chrono::seconds timeout, boo
       gloo->setTimeout(ms);
       impl_->pg = gloo;
     }
+    impl_->pg->setSequenceNumberForGroup();
   } catch (const c10::Error& e) {
     std::string detail = e.what_without_backtrace();
     throw std::runtime_error("rank " + std::to_string(env.rank) + " could not meet the other " +
@@ -254,6 +255,7 @@ void Communicator::broadcast(at::Tensor& t, int64_t root) {
 }
 
 void Communicator::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
+uint64_t Communicator::collectives_run() const { return impl_->pg->getSequenceNumberForGroup(); }
 
 void Communicator::attach_gradient_buckets(RWKV& model, int64_t bucket_elements) {
   Impl& m = *impl_;
@@ -379,6 +381,7 @@ void Communicator::allreduce_sum(at::Tensor&) {}
 void Communicator::reduce_scatter_sum(at::Tensor&, at::Tensor&) {}
 void Communicator::allgather(at::Tensor&, at::Tensor&) {}
 void Communicator::broadcast(at::Tensor&, int64_t) {}
+uint64_t Communicator::collectives_run() const { return 0; }
 void Communicator::barrier() {}
 void Communicator::attach_gradient_buckets(RWKV&, int64_t) {}
 void Communicator::finish_gradients() {}

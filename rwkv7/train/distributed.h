@@ -50,6 +50,9 @@ class Communicator {
   void allgather(at::Tensor& out, at::Tensor& in);                     // out: world x in
   void broadcast(at::Tensor& t, int64_t root);
   void barrier();
+  // How many collectives the process group has run (its sequence number): a test's proof that a
+  // collective ran, where its result alone cannot tell (all-reduce and broadcast over one rank).
+  uint64_t collectives_run() const;
 
   // Gradient averaging that overlaps the backward pass: each parameter's gradient is copied
   // into a bucket as autograd produces it; a full bucket's all-reduce starts at once (Gloo

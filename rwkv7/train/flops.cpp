@@ -16,13 +16,13 @@ double training_flops_per_token(const ModelShape& s) {
   return 6 * (s.n_layer * per_layer + C * V) + s.n_layer * 24 * C * N;
 }
 
-double peak_tflops(const c10::Device& device, const std::string& precision, double configured, std::string* name) {
+double peak_tflops(const c10::Device& device, Precision precision, double configured, std::string* name) {
   *name = device.is_cuda() ? "cuda" : "cpu";
 #ifdef RWKV7_HAS_CUDA_OP
   if (device.is_cuda()) *name = at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())->name;
 #endif
   if (configured > 0) return configured;
-  if (!device.is_cuda() || precision != "bf16") return 0;
+  if (!device.is_cuda() || precision != Precision::bf16) return 0;
   const struct {
     const char* part;
     double tflops;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "rwkv7/model/model_config.h"
+#include "rwkv7/train/config.h"
 
 namespace rwkv7 {
 
@@ -21,7 +22,7 @@ double training_flops_per_token(const ModelShape& shape);
 // Peak dense TFLOP/s of `device` for this precision: `configured` when > 0; else, for bf16 on a
 // known GPU, its datasheet figure (H100/H200 SXM 989, A100 312, RTX 4090 165); else 0 (unknown:
 // no MFU shown). `name` receives the device's name.
-double peak_tflops(const c10::Device& device, const std::string& precision, double configured, std::string* name);
+double peak_tflops(const c10::Device& device, Precision precision, double configured, std::string* name);
 
 // The process's peak memory in bytes: allocated GPU memory on CUDA, max RSS on the CPU.
 int64_t peak_memory_bytes(const c10::Device& device);

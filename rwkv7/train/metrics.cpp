@@ -14,15 +14,11 @@
 #include <stdexcept>
 
 #include "rwkv7/io/json.h"
+#include "rwkv7/util/clock.h"
 
 namespace rwkv7 {
 
 namespace {
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 std::FILE* open_append(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (!f) throw std::runtime_error(path + ": cannot open for writing");

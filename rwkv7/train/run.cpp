@@ -28,15 +28,11 @@
 #include "rwkv7/peft/adapters.h"
 #include "rwkv7/peft/peft_names.h"
 #include "rwkv7/train/loss.h"
+#include "rwkv7/util/clock.h"
 
 namespace rwkv7 {
 
 namespace {
-
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // The time once the device has finished the work queued so far.
 double synced_seconds(const at::Device& d) {
@@ -82,7 +78,7 @@ void check_fits_config(const ModelShape& got, const TrainConfig& cfg, const std:
 }
 
 // What a state file records of the run's precision (16: bf16 compute with fp32 masters, 32: fp32).
-int64_t precision_bits(const TrainConfig& cfg) { return cfg.precision == "bf16" ? 16 : 32; }
+int64_t precision_bits(const TrainConfig& cfg) { return cfg.precision == Precision::bf16 ? 16 : 32; }
 
 // an adapter's or tuned state's tensors (RWKV-PEFT's names)
 bool holds_fine_tuning_tensors(const StateDict& d) {
@@ -94,9 +90,10 @@ bool holds_fine_tuning_tensors(const StateDict& d) {
 // What cfg says of the adapter it trains (the digests are filled in by the run).
 FineTuneOrigin settings_of(const TrainConfig& cfg) {
   FineTuneOrigin o;
-  o.kind = cfg.train_type == "state" ? "state" : cfg.peft;
-  o.rank = o.kind == "lora" ? cfg.lora_r : o.kind == "disha" ? cfg.disha_r : o.kind == "pissa" ? cfg.pissa_r : 0;
-  o.lora_alpha = o.kind == "lora" ? cfg.lora_alpha : 0;
+  const PeftOptions peft = cfg.peft_options();
+  o.kind = peft.kind();
+  o.rank = peft.rank();
+  o.lora_alpha = o.kind == AdapterKind::lora ? cfg.lora_alpha : 0;
   return o;
 }
 
@@ -129,15 +126,15 @@ ModelShape model_shape(const TrainConfig& cfg) {
 
 at::Device training_device(const TrainConfig& cfg, int64_t local_rank) {
   const bool have_cuda = at::globalContext().hasCUDA();
-  if (cfg.device == "cuda" && !have_cuda)
+  if (cfg.device == DeviceChoice::cuda && !have_cuda)
     throw ConfigError("key 'device': cuda was asked for, but no CUDA device is available");
-  return (cfg.device == "cuda" || (cfg.device == "auto" && have_cuda))
+  return (cfg.device == DeviceChoice::cuda || (cfg.device == DeviceChoice::automatic && have_cuda))
              ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank))
              : at::Device(at::kCPU);
 }
 
 at::ScalarType compute_dtype(const TrainConfig& cfg) {
-  return cfg.precision == "bf16" ? at::kBFloat16 : at::kFloat;
+  return cfg.precision == Precision::bf16 ? at::kBFloat16 : at::kFloat;
 }
 
 RWKV init_model(const TrainConfig& cfg, uint64_t seed) {
@@ -152,11 +149,11 @@ std::string write_init_checkpoint(const TrainConfig& cfg) {
   const RunDir dir(cfg.proj_dir);
   const uint64_t seed = clock_or_config_seed(cfg);
   RWKV model = init_model(cfg, seed);
-  if (cfg.precision == "bf16") model->to(at::kBFloat16);
+  if (cfg.precision == Precision::bf16) model->to(at::kBFloat16);
   const StateDict weights = model->state_dict();
   dir.save_weights(dir.init_checkpoint(), weights);
   std::printf("wrote %s (seed %llu, %s)\n", dir.init_checkpoint().c_str(),
-              static_cast<unsigned long long>(seed), cfg.precision.c_str());
+              static_cast<unsigned long long>(seed), name_of(cfg.precision));
   return dir.init_checkpoint();
 }
 }  // namespace
@@ -182,7 +179,7 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   }
   rank0 = env.rank == 0;
   // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
-  fused_loss_ = cfg.fused_ops == 1 && cfg.dataload != "pad";
+  fused_loss_ = cfg.fused_ops == 1 && cfg.dataload != DataLoad::pad;
   sharded_ = env.enabled() && cfg.zero_stage == 1;
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   const unsigned cores = std::thread::hardware_concurrency();
@@ -199,8 +196,8 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     start.note = "bench: the config's model, freshly initialised";
     model = init_model(cfg, 0);
     if (cfg.fine_tuning()) {  // the base stands in for a released model; its adapters as a run adds them
-      add_adapters(model, cfg, 0);
-      freeze_all_but_trained(model, cfg);
+      add_adapters(model, cfg.peft_options(), 0);
+      freeze_all_but_trained(model, cfg.peft_options());
     }
     build_model();
     build_optimizer({});
@@ -256,19 +253,19 @@ void Run::build_fine_tuned_model(const StateDict& training_state) {
   // SVD; a resumed run's proj_dir/init_pissa.pth; for lora_load, pissa_init (the init of the run
   // that made the adapter). The start is kept in proj_dir/init_pissa.pth for resume and merge.
   const std::string own_pissa = dir.path() + "/init_pissa.pth";
-  const std::string pissa_path = cfg.peft != "pissa" ? "" : resumed ? own_pissa : cfg.pissa_init;
-  if (cfg.peft == "pissa" && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
+  const std::string pissa_path = cfg.peft != PeftKind::pissa ? "" : resumed ? own_pissa : cfg.pissa_init;
+  if (cfg.peft == PeftKind::pissa && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
     throw ConfigError("key 'pissa_init': a PiSSA adapter from lora_load needs the init_pissa.pth of the run that made it");
   const StateDict& origin_state = training_state.empty() ? origin_state_ : training_state;
   if (resumed) check_origin(origin_state, origin);  // kind, rank, alpha, base: before reading more
-  if (cfg.peft == "pissa" && resumed && !fs::exists(own_pissa))
+  if (cfg.peft == PeftKind::pissa && resumed && !fs::exists(own_pissa))
     throw CheckpointError(fmt::format("{} is missing: a PiSSA run keeps its start there, so the run in {} was not "
                                       "started with peft: pissa (or the file was removed)", own_pissa, dir.path()));
   const StateDict pissa_file = pissa_path.empty() ? StateDict{} : read_pth(pissa_path);
   check_float_weights(pissa_file, pissa_path);
   check_finite(pissa_file, pissa_path);
   const StateDict pissa_start =
-      add_adapters(model, cfg, seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
+      add_adapters(model, cfg.peft_options(), seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
   origin.pissa_digest = pissa_start.empty() ? 0 : contents_digest(pissa_start);
   if (resumed) {
     check_origin(origin_state, origin);  // now with the PiSSA start
@@ -279,18 +276,18 @@ void Run::build_fine_tuned_model(const StateDict& training_state) {
     check_finite(adapter, cfg.lora_load);
     origin.lora_load_digest = contents_digest(adapter);
     check_lora_load(origin);
-    load_trained_tensors(model, adapter, cfg, cfg.lora_load);
+    load_trained_tensors(model, adapter, cfg.peft_options(), cfg.lora_load);
   }
-  if (cfg.peft == "pissa" && !resumed && rank0) dir.save_weights(own_pissa, pissa_start);
-  if (resumed) load_trained_tensors(model, start.weights, cfg, start.load_path);
+  if (cfg.peft == PeftKind::pissa && !resumed && rank0) dir.save_weights(own_pissa, pissa_start);
+  if (resumed) load_trained_tensors(model, start.weights, cfg.peft_options(), start.load_path);
   origin_ = origin;
-  const int64_t trained = freeze_all_but_trained(model, cfg);
+  const int64_t trained = freeze_all_but_trained(model, cfg.peft_options());
   int64_t total = 0;
   for (const auto& p : model->parameters()) total += p.numel();
-  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)", origin.kind, trained, total,
+  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)", name_of(origin.kind), trained, total,
                             100.0 * trained / total);
   if (rank0) std::printf("fine-tuning %s: %lld of %lld parameters trained\n",
-                         cfg.train_type == "state" ? "the state" : cfg.peft.c_str(), static_cast<long long>(trained),
+                         cfg.train_type == TrainType::state ? "the state" : name_of(cfg.peft), static_cast<long long>(trained),
                          static_cast<long long>(total));
 }
 
@@ -306,7 +303,7 @@ void Run::check_origin(const StateDict& training_state, const FineTuneOrigin& no
   }
   FineTuneOrigin saved = decode_origin(training_state, state_file_);
   FineTuneOrigin want = now;
-  if (cfg.peft == "pissa" && now.pissa_digest == 0) want.pissa_digest = saved.pissa_digest;  // (not read yet)
+  if (cfg.peft == PeftKind::pissa && now.pissa_digest == 0) want.pissa_digest = saved.pissa_digest;  // (not read yet)
   const std::string why = origin_mismatch(saved, want, cfg.load_model, dir.path() + "/init_pissa.pth");
   if (!why.empty())
     throw CheckpointError(fmt::format("{}: {}. Resume with the settings and files the run was started with, or "
@@ -324,8 +321,8 @@ void Run::check_lora_load(const FineTuneOrigin& now) const {
     const FineTuneOrigin& made = beside.origin;
     if (made.kind != now.kind)
       throw ConfigError(fmt::format("key 'lora_load': {} is a {} adapter ({} says so), this run is peft: {}{}",
-                                    cfg.lora_load, kind_title(made.kind), state_path, now.kind,
-                                    made.kind == "pissa" ? fmt::format("; fine-tune it with peft: pissa and pissa_init: "
+                                    cfg.lora_load, adapter_title(made.kind), state_path, name_of(now.kind),
+                                    made.kind == AdapterKind::pissa ? fmt::format("; fine-tune it with peft: pissa and pissa_init: "
                                                                        "its run's init_pissa.pth") : ""));
     if (made.pissa_digest != now.pissa_digest)
       throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (digest {:#x}, its run's "
@@ -334,7 +331,7 @@ void Run::check_lora_load(const FineTuneOrigin& now) const {
     return;
   }
   if (folder_pissa.empty()) return;
-  if (cfg.peft != "pissa")
+  if (cfg.peft != PeftKind::pissa)
     throw ConfigError(fmt::format("key 'lora_load': {} is a PiSSA adapter (its folder holds {}); fine-tune it with "
                                   "peft: pissa and pissa_init: {}", cfg.lora_load, folder_pissa, folder_pissa));
   if (!fs::same_file(folder_pissa, cfg.pissa_init) &&
@@ -345,7 +342,7 @@ void Run::check_lora_load(const FineTuneOrigin& now) const {
 
 // A train_parts name that matches no tensor would train nothing more, without a word.
 void Run::check_train_parts() const {
-  if (cfg.peft == "none") return;
+  if (cfg.peft == PeftKind::none) return;
   for (const std::string& part : cfg.train_parts) {
     bool found = false;
     for (const auto& p : model->named_parameters()) found = found || p.key().find(part) != std::string::npos;
@@ -358,7 +355,7 @@ void Run::check_train_parts() const {
 
 void Run::open_data() {
   data_ = std::make_unique<BinIdx>(cfg.data_file);
-  if (cfg.dataload == "pad") {
+  if (cfg.dataload == DataLoad::pad) {
     if (data_->num_documents() == 0) throw ConfigError("key 'data_file': " + cfg.data_file + " holds no documents");
     if (data_->max_token() >= cfg.vocab_size)
       throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}", cfg.data_file,
@@ -425,7 +422,7 @@ StateDict Run::choose_start() {
       start.note = "fresh init";
     }
   }
-  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.epoch_steps()};
+  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.steps_per_epoch()};
   if (cfg.train_stage >= 2 && cfg.exact_resume != 1 && cfg.fine_tuning() && start.load_path != dir.init_checkpoint()) {
     // a weights-only resume of an adapter still continues what the run started from: its state
     // file, when there is one, says what that was (build_fine_tuned_model checks it)
@@ -454,7 +451,7 @@ StateDict Run::choose_start() {
   // without it (rank 0's alone for several ranks, or an older file) draws new masks
   const bool mid_epoch = pos.step_in_epoch > 0;
   if (mid_epoch && has_tensor(state, "run.rng_state")) resume_rng_ = find_tensor(state, "run.rng_state", state_file_);
-  const bool redraws = mid_epoch && !resume_rng_.defined() && cfg.peft == "lora" && cfg.lora_dropout > 0;
+  const bool redraws = mid_epoch && !resume_rng_.defined() && cfg.peft == PeftKind::lora && cfg.lora_dropout > 0;
   start.note += fmt::format(" with its training state ({} at mini-epoch {}, step {}{})",
                             redraws ? "resumed" : "exact resume", pos.epoch_begin + pos.epoch_in_run,
                             pos.step_in_epoch, redraws ? "; LoRA dropout masks of this mini-epoch redrawn" : "");
@@ -471,10 +468,10 @@ RunPosition Run::checked_position(const StateDict& state) const {
   auto field = [&](const char* name) { return find_tensor(state, name, state_file_).item<int64_t>(); };
   if (!has_tensor(state, "run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
   const RunPosition p = decode_position(state, state_file_);
-  if (p.epoch_steps != cfg.epoch_steps())
+  if (p.epoch_steps != cfg.steps_per_epoch())
     throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
-                             p.epoch_steps, cfg.epoch_steps()));
-  const std::string where = implausible_position(p, start.epoch_begin, cfg.epoch_steps());
+                             p.epoch_steps, cfg.steps_per_epoch()));
+  const std::string where = implausible_position(p, start.epoch_begin, cfg.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
   if (!has_tensor(state, "run.precision_bits") || !has_tensor(state, "run.weights_digest")) {  // written before these checks existed
     if (rank0) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
@@ -483,7 +480,7 @@ RunPosition Run::checked_position(const StateDict& state) const {
   }
   const int64_t bits = field("run.precision_bits");
   if (bits != precision_bits(cfg))
-    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", cfg.precision));
+    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", name_of(cfg.precision)));
   if (field("run.weights_digest") != weights_digest(start.weights))
     throw refuse("it was saved beside another checkpoint than " + start.load_path + " (another run, or an older save)");
   return p;
@@ -522,7 +519,7 @@ void Run::build_optimizer(const StateDict& training_state) {
 }
 
 Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
-  if (cfg.dataload == "pad") return document_batch(epoch, step_in_epoch);
+  if (cfg.dataload == DataLoad::pad) return document_batch(epoch, step_in_epoch);
   at::Tensor tokens = at::empty({cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
   for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
     const uint64_t idx = step_in_epoch * cfg.micro_bsz + j;
@@ -544,7 +541,7 @@ Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
   at::Tensor tokens = at::empty({cfg.micro_bsz, L}, at::kLong);
   at::Tensor targets_valid = at::empty({cfg.micro_bsz}, at::kLong);
   for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
-    const uint64_t g = static_cast<uint64_t>((epoch * cfg.epoch_steps() + step_in_epoch) * cfg.micro_bsz + j);
+    const uint64_t g = static_cast<uint64_t>((epoch * cfg.steps_per_epoch() + step_in_epoch) * cfg.micro_bsz + j);
     const uint64_t n = g * static_cast<uint64_t>(cfg.devices) + static_cast<uint64_t>(env.rank);
     uint64_t doc = n % n_docs;
     if (cfg.data_shuffle == 1) {
@@ -637,7 +634,7 @@ void Run::seed_randomness(int64_t epoch) {
 }
 
 StateDict Run::saved_weights() const {
-  return cfg.fine_tuning() ? trained_tensors(model, cfg) : model->state_dict();
+  return cfg.fine_tuning() ? trained_tensors(model, cfg.peft_options()) : model->state_dict();
 }
 
 void Run::save(const std::string& checkpoint, bool with_state) {

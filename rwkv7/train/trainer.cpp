@@ -12,15 +12,11 @@
 #include "rwkv7/train/flops.h"
 #include "rwkv7/train/metrics.h"
 #include "rwkv7/train/schedule.h"
+#include "rwkv7/util/clock.h"
 
 namespace rwkv7 {
 
 namespace {
-
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // SIGINT / SIGTERM / SIGHUP (a dropped SSH session) ask the loop to save and stop after the step
 // in flight; a second one ends the process at once.
@@ -115,14 +111,14 @@ void validate(Loop& L, int64_t step, int64_t epoch) {
 bool run_epoch_steps(Loop& L, int64_t epoch) {
   Run& run = L.run;
   RunPosition& pos = run.pos;
-  const int64_t epoch_steps = run.cfg.epoch_steps();
+  const int64_t epoch_steps = run.cfg.steps_per_epoch();
   for (; pos.step_in_epoch < epoch_steps; ++pos.step_in_epoch) {
     const int64_t global_step = pos.epoch_in_run * epoch_steps + pos.step_in_epoch;
     const int64_t real_step = global_step + pos.epoch_begin * epoch_steps;
     // schedule
     const ScheduleAt at_step =
-        run.cfg.lr_schedule == "cos"
-            ? cos_schedule(run.cfg.lr_init, run.cfg.lr_final, real_step, run.cfg.epoch_steps() * run.cfg.epoch_count)
+        run.cfg.lr_schedule == LrSchedule::cos
+            ? cos_schedule(run.cfg.lr_init, run.cfg.lr_final, real_step, run.cfg.steps_per_epoch() * run.cfg.epoch_count)
             : lr_schedule(L.schedule, global_step);
     if (at_step.finished && run.cfg.counts_epochs()) {  // epoch_count mini-epochs done (each saved at its end)
       L.progress.finish_line();
@@ -193,11 +189,11 @@ RunSummary train(const TrainConfig& config) {
   Loop L{run,
          NullableLog{run.rank0 ? std::make_unique<RunLog>(cfg.proj_dir) : nullptr},
          Progress(!run.rank0           ? -1
-                  : cfg.counts_epochs() ? cfg.epoch_steps() * cfg.epoch_count
+                  : cfg.counts_epochs() ? cfg.steps_per_epoch() * cfg.epoch_count
                                         : cfg.my_exit_tokens / tokens_per_step,
                   10),
          ScheduleParams{cfg.lr_init, cfg.lr_final, run.pos.warmup_steps, cfg.ctx_len, cfg.real_bsz(),
-                        cfg.epoch_steps(), run.pos.epoch_begin, cfg.my_exit_tokens},
+                        cfg.steps_per_epoch(), run.pos.epoch_begin, cfg.my_exit_tokens},
          tokens_per_step, {}};
   std::string device_name;
   const double peak = peak_tflops(run.device, cfg.precision, cfg.peak_tflops, &device_name) * 1e12 * cfg.devices;
