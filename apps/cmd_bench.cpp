@@ -51,8 +51,8 @@ int bench(int argc, char** argv) {
   // The trainer's own Run and step(): the model `rwkv7 train` builds for this config, freshly
   // initialised, on random tokens (no data needed).
   Run run(config, Run::Purpose::kBench);
-  const TrainConfig& cfg = run.cfg;
-  const bool cuda = run.device.is_cuda();
+  const TrainConfig& cfg = run.config();
+  const bool cuda = run.device().is_cuda();
   at::manual_seed(0);
   std::vector<double> fwd, bwd, opt, total;
   double last_loss = 0;
@@ -71,15 +71,15 @@ int bench(int argc, char** argv) {
     }
   }
   if (profiler) fs::write_file_atomically(args.get("profile", ""), to_json(profiler->finish(steps)));
-  const int64_t peak_bytes = peak_memory_bytes(run.device);
+  const int64_t peak_bytes = peak_memory_bytes(run.device());
   const std::string memory_kind = cuda ? "peak GPU memory allocated" : "max RSS of the process";
   std::string device_name;
-  const double peak = peak_tflops(run.device, cfg.precision, cfg.peak_tflops, &device_name);
-  const double flops_per_token = training_flops_per_token(run.model->shape);
+  const double peak = peak_tflops(run.device(), cfg.precision, cfg.peak_tflops, &device_name);
+  const double flops_per_token = training_flops_per_token(run.model()->shape);
   const double step_s = median(total);
   const double tokens_per_s = cfg.micro_bsz * cfg.ctx_len / step_s;
   int64_t trained = 0, parameters = 0;  // fine-tuning trains a part (train_type, peft)
-  for (const auto& p : run.model->parameters()) {
+  for (const auto& p : run.model()->parameters()) {
     parameters += p.numel();
     if (p.requires_grad()) trained += p.numel();
   }
@@ -95,7 +95,7 @@ int bench(int argc, char** argv) {
       "\"peak_mem_bytes\": {}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"profiled\": {}, "
       "\"last_loss\": {:.4f}}}\n",
       json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
-      run.model->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, name_of(cfg.precision), cfg.grad_cp,
+      run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, name_of(cfg.precision), cfg.grad_cp,
       cfg.fused_ops, cfg.head_chunk, name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, peak_bytes, peak_bytes / double(1 << 30), memory_kind,
       profiler ? "true" : "false", last_loss);

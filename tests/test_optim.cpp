@@ -128,7 +128,7 @@ TEST(Optim, OneStepIsAdamWInTheSeedsGroups) {
   SeedOptimizer opt(model, kSettings);
   const auto grads = set_gradients(model, 5);
   opt.step();
-  const StateDict state = opt.state();
+  const StateDict state = opt.state_dict();
   for (auto& p : model->named_parameters()) {
     const std::string& n = p.key();
     HandAdamW& h = hand.at(n);

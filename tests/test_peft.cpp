@@ -284,14 +284,14 @@ TEST(Peft, GradientCheckpointingRedrawsTheSameLoraDropout) {
 TEST(Peft, FrozenWeightsGetNoGradientAndNoOptimizerState) {
   const std::string dir = scratch_dir("peft-frozen");
   rwkv7::Run run(parse_train_config(peft_yaml("state", dir + "/run"), "test"));
-  const at::Tensor head = run.model->head->weight.clone(), key = run.model->block_list[3]->att->key->weight.clone();
+  const at::Tensor head = run.model()->head->weight.clone(), key = run.model()->block_list[3]->att->key->weight.clone();
   run.step(run.batch(0, 0), 1.0);
-  EXPECT_TRUE(at::equal(run.model->head->weight, head));
-  EXPECT_TRUE(at::equal(run.model->block_list[3]->att->key->weight, key));
-  EXPECT_FALSE(run.model->head->weight.grad().defined());
-  EXPECT_GT(run.model->block_list[3]->att->time_state.abs().max().item<double>(), 0.1);  // lr 1 moved it
+  EXPECT_TRUE(at::equal(run.model()->head->weight, head));
+  EXPECT_TRUE(at::equal(run.model()->block_list[3]->att->key->weight, key));
+  EXPECT_FALSE(run.model()->head->weight.grad().defined());
+  EXPECT_GT(run.model()->block_list[3]->att->time_state.abs().max().item<double>(), 0.1);  // lr 1 moved it
   int moments = 0;
-  for (const auto& [name, t] : run.optimizer->state()) {
+  for (const auto& [name, t] : run.optimizer().state_dict()) {
     EXPECT_NE(name.find("time_state"), std::string::npos) << name;
     moments += name.rfind("exp_avg.", 0) == 0;
   }

@@ -424,7 +424,7 @@ TEST(TrainRun, BenchAndTrainBuildTheSameModel) {
                                              "d_gate_lora=160", "precision=bf16", "random_seed=3"});
   rwkv7::Run trained(cfg, rwkv7::Run::Purpose::kTrain);  // (qualified: gtest's Test has a Run())
   rwkv7::Run benched(cfg, rwkv7::Run::Purpose::kBench);
-  const StateDict a = trained.model->state_dict(), b = benched.model->state_dict();
+  const StateDict a = trained.model()->state_dict(), b = benched.model()->state_dict();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].first, b[i].first);
@@ -434,7 +434,7 @@ TEST(TrainRun, BenchAndTrainBuildTheSameModel) {
   }
   EXPECT_EQ(find_tensor(b, "blocks.0.att.w1").size(1), 96);  // the seed's formula gives 32
   EXPECT_EQ(find_tensor(b, "blocks.1.att.g1").size(1), 160);
-  EXPECT_EQ(trained.model->gradient_checkpointing, benched.model->gradient_checkpointing);
+  EXPECT_EQ(trained.model()->gradient_checkpointing, benched.model()->gradient_checkpointing);
   // bench writes nothing into proj_dir: only the training run's rwkv-init.pth is there
   EXPECT_EQ(fs::list_directory(dir), (std::vector<std::string>{".rwkv7.lock", "rwkv-init.pth"}));
 }

@@ -10,7 +10,9 @@
 
 namespace rwkv7 {
 
-void encode_origin(const FineTuneOrigin& o, StateDict& state) {
+StateDict FineTuneOrigin::state_dict() const {
+  const FineTuneOrigin& o = *this;
+  StateDict state;
   auto i64 = [](int64_t v) { return at::tensor(v, at::kLong); };
   state.emplace_back("run.ft.base_digest", i64(o.base_digest));
   state.emplace_back("run.ft.pissa_digest", i64(o.pissa_digest));
@@ -18,11 +20,12 @@ void encode_origin(const FineTuneOrigin& o, StateDict& state) {
   state.emplace_back("run.ft.kind", i64(static_cast<int64_t>(o.kind)));
   state.emplace_back("run.ft.rank", i64(o.rank));
   state.emplace_back("run.ft.lora_alpha", at::tensor(o.lora_alpha, at::kDouble));
+  return state;
 }
 
 bool has_origin(const StateDict& state) { return has_tensor(state, "run.ft.kind"); }
 
-FineTuneOrigin decode_origin(const StateDict& state, const std::string& path) {
+void FineTuneOrigin::load_state_dict(const StateDict& state, const std::string& path) {
   auto i64 = [&](const char* n) { return find_tensor(state, n, path).item<int64_t>(); };
   FineTuneOrigin o;
   o.base_digest = i64("run.ft.base_digest");
@@ -35,7 +38,7 @@ FineTuneOrigin decode_origin(const StateDict& state, const std::string& path) {
   o.kind = static_cast<AdapterKind>(code);
   o.rank = i64("run.ft.rank");
   o.lora_alpha = find_tensor(state, "run.ft.lora_alpha", path).item<double>();
-  return o;
+  *this = o;
 }
 
 AdapterEvidence evidence_beside(const std::string& adapter_path, const std::string& state_path) {
@@ -44,7 +47,7 @@ AdapterEvidence evidence_beside(const std::string& adapter_path, const std::stri
     const StateDict state = read_pth(state_path);
     if (has_origin(state)) {
       e.has_origin = true;
-      e.origin = decode_origin(state, state_path);
+      e.origin.load_state_dict(state, state_path);
     }
   }
   // beside the file itself, not beside a link to it

@@ -18,13 +18,14 @@ struct FineTuneOrigin {
   AdapterKind kind = AdapterKind::state;
   int64_t rank = 0;              // lora_r, disha_r or pissa_r: the one the kind uses
   double lora_alpha = 0;         // LoRA's alpha; 0 for the other kinds
+
+  // "run.ft.*" entries of a training state; load_state_dict throws CheckpointError naming `path`.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state, const std::string& path);
 };
 
-// Adds "run.ft.*" entries to a training state.
-void encode_origin(const FineTuneOrigin& o, StateDict& state);
 // Whether the state holds an origin (states written before it existed do not).
 bool has_origin(const StateDict& state);
-FineTuneOrigin decode_origin(const StateDict& state, const std::string& path);
 
 // What the files beside an adapter say of the run that made it: the origin in its training state
 // (`state_path`, rwkv-<n>.state.pth) when that holds one, and its folder's init_pissa.pth, which

@@ -8,15 +8,15 @@
 namespace rwkv7 {
 
 struct StepMetrics {
-  int64_t step;        // real step: global_step + epoch_begin * epoch_steps
-  int64_t epoch;       // mini-epoch (epoch_begin + epoch of this run)
-  double loss;         // mean cross-entropy over the global batch
-  double lr;
-  double grad_norm;    // before clipping
-  int64_t tokens;      // tokens trained so far, counting from epoch 0
-  double tokens_per_s;
-  double step_ms;
-  bool skipped;        // not applied: loss or gradient not finite
+  int64_t step = 0;        // real step: global_step + epoch_begin * epoch_steps
+  int64_t epoch = 0;       // mini-epoch (epoch_begin + epoch of this run)
+  double loss = 0;         // mean cross-entropy over the global batch
+  double lr = 0;
+  double grad_norm = 0;    // before clipping
+  int64_t tokens = 0;      // tokens trained so far, counting from epoch 0
+  double tokens_per_s = 0;
+  double step_ms = 0;
+  bool skipped = false;        // not applied: loss or gradient not finite
   double mfu = 0;      // model FLOPs utilisation, 0..1; 0: unknown peak (not shown)
   double peak_mem_gib = 0;
 };

@@ -122,7 +122,7 @@ void SeedOptimizer::zero_grad() {
     if (m.defined()) m.mutable_grad() = at::Tensor();
 }
 
-StateDict SeedOptimizer::state() const {
+StateDict SeedOptimizer::state_dict() const {
   StateDict out;
   const auto& st = adam_->state();
   for (size_t i = 0; i < masters_.size(); ++i) {
@@ -139,7 +139,7 @@ StateDict SeedOptimizer::state() const {
   return out;
 }
 
-void SeedOptimizer::load_state(const StateDict& state) {
+void SeedOptimizer::load_state_dict(const StateDict& state) {
   auto& st = adam_->state();
   step_tensors_.clear();  // made again from the loaded step counts
   std::set<std::string> names;

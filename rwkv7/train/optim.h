@@ -49,8 +49,8 @@ class SeedOptimizer {
   void zero_grad();
 
   // Optimizer moments and step counts by parameter name (for exact resume).
-  StateDict state() const;
-  void load_state(const StateDict& state);
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
 
   size_t size() const { return params_.size(); }
   bool owns(size_t k) const { return owned_[k]; }

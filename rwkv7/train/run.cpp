@@ -44,15 +44,16 @@ double synced_seconds(const at::Device& d) {
   return now_seconds();
 }
 
-// The data, checked against the config: magic_prime fits, every token id < vocab_size.
-void check_data(const BinIdx& data, const TrainConfig& cfg) {
-  const std::string why = check_magic_prime(cfg.magic_prime, data.num_tokens(), cfg.ctx_len);
-  if (!why.empty()) throw ConfigError("key 'magic_prime': " + why);
+// Every token id of `data` (the file `path`) < vocab_size.
+void check_token_ids(const BinIdx& data, const std::string& path, const TrainConfig& cfg) {
   const int64_t top = data.max_token();
   if (top >= cfg.vocab_size)
-    throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}",
-                                  cfg.data_file, top, cfg.vocab_size));
+    throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}", path, top, cfg.vocab_size));
 }
+
+// The seeds derived from random_seed (a document order, a mini-epoch's dropout) are
+// random_seed * kSeedStride + a small count, so that no two of one run's coincide.
+constexpr uint64_t kSeedStride = 1000003;
 
 // A fixed held-out set: `count` windows of ctx_len + 1 tokens spread evenly over the data.
 at::Tensor validation_windows(const BinIdx& data, int64_t ctx_len, int64_t count) {
@@ -168,66 +169,66 @@ std::string prepare_init(const TrainConfig& cfg) {
 }
 
 Run::Run(const TrainConfig& config, Purpose purpose)
-    : cfg(config),
-      env(purpose == Purpose::kBench ? DistEnv{} : dist_env_from_environment()),  // bench: one process
-      dir(config.proj_dir) {
-  if (env.enabled()) {  // torchrun-style: WORLD_SIZE processes, rank 0 alone writes
-    if (cfg.devices != 1 && cfg.devices != env.world)
-      throw ConfigError(fmt::format("key 'devices': {} but WORLD_SIZE is {}", cfg.devices, env.world));
-    cfg.devices = env.world;
-    cfg.validate();
+    : cfg_(config),
+      env_(purpose == Purpose::kBench ? DistEnv{} : dist_env_from_environment()),  // bench: one process
+      dir_(config.proj_dir) {
+  if (env_.enabled()) {  // torchrun-style: WORLD_SIZE processes, rank 0 alone writes
+    if (cfg_.devices != 1 && cfg_.devices != env_.world)
+      throw ConfigError(fmt::format("key 'devices': {} but WORLD_SIZE is {}", cfg_.devices, env_.world));
+    cfg_.devices = env_.world;
+    cfg_.validate();
   }
-  rank0 = env.rank == 0;
+  rank0_ = env_.rank == 0;
   // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
-  fused_loss_ = cfg.fused_ops == 1 && cfg.dataload != DataLoad::pad;
-  sharded_ = env.enabled() && cfg.zero_stage == 1;
-  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  fused_loss_ = cfg_.fused_ops == 1 && cfg_.dataload != DataLoad::pad;
+  sharded_ = env_.enabled() && cfg_.zero_stage == 1;
+  if (cfg_.threads > 0) at::set_num_threads(static_cast<int>(cfg_.threads));
   const unsigned cores = std::thread::hardware_concurrency();
-  if (cores > 0 && cfg.threads > static_cast<int64_t>(cores) && rank0)
+  if (cores > 0 && cfg_.threads > static_cast<int64_t>(cores) && rank0_)
     std::fprintf(stderr, "warning: threads: %lld is more than this machine's %u cores; steps will be slower\n",
-                 static_cast<long long>(cfg.threads), cores);
-  device = training_device(cfg, env.local_rank);
+                 static_cast<long long>(cfg_.threads), cores);
+  device_ = training_device(cfg_, env_.local_rank);
 #ifdef RWKV7_HAS_CUDA_OP
   // each rank's GPU its current device: device_synchronize, NCCL's barrier and the CUDA context
   // then use cuda:LOCAL_RANK rather than cuda:0
-  if (device.is_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(std::max<int>(device.index(), 0)));
+  if (device_.is_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(std::max<int>(device_.index(), 0)));
 #endif
   if (purpose == Purpose::kBench) {
-    start.note = "bench: the config's model, freshly initialised";
-    model = init_model(cfg, 0);
-    if (cfg.fine_tuning()) {  // the base stands in for a released model; its adapters as a run adds them
-      add_adapters(model, cfg.peft_options(), 0);
-      freeze_all_but_trained(model, cfg.peft_options());
+    start_.note = "bench: the config's model, freshly initialised";
+    model_ = init_model(cfg_, 0);
+    if (cfg_.fine_tuning()) {  // the base stands in for a released model; its adapters as a run adds them
+      add_adapters(model_, cfg_.peft_options(), 0);
+      freeze_all_but_trained(model_, cfg_.peft_options());
     }
     build_model();
     build_optimizer({});
     return;
   }
-  dir.ensure_writable();
-  if (env.enabled())
-    comm = std::make_unique<Communicator>(env, std::chrono::seconds(cfg.dist_timeout), device.is_cuda());
+  dir_.ensure_writable();
+  if (env_.enabled())
+    comm_ = std::make_unique<Communicator>(env_, std::chrono::seconds(cfg_.dist_timeout), device_.is_cuda());
   agreed([&] {
-    if (!rank0) return;
-    lock_ = std::make_unique<RunDirLock>(dir.path(), "train");
-    dir.remove_unfinished_writes();
+    if (!rank0_) return;
+    lock_ = std::make_unique<RunDirLock>(dir_.path(), "train");
+    dir_.remove_unfinished_writes();
   });
   open_data();
   StateDict training_state;
   agreed([&] { training_state = choose_start(); });  // (rank 0's rwkv-init.pth is written after it)
-  if (rank0) std::printf("%s\n", start.note.c_str());
-  if (cfg.fine_tuning()) {
+  if (rank0_) std::printf("%s\n", start_.note.c_str());
+  if (cfg_.fine_tuning()) {
     build_fine_tuned_model(training_state);
   } else {
-    if (start.weights.empty()) start.weights = read_weights(start.load_path);
-    if (!has_tensor(start.weights, "emb.weight") && holds_fine_tuning_tensors(start.weights))
+    if (start_.weights.empty()) start_.weights = read_weights(start_.load_path);
+    if (!has_tensor(start_.weights, "emb.weight") && holds_fine_tuning_tensors(start_.weights))
       throw ConfigError(fmt::format(
           "key 'peft': {} holds only fine-tuning tensors (an adapter or tuned state, not a model); resume a "
           "fine-tuning run with its train_type / peft and its base as load_model, or merge it into its base "
-          "with rwkv7 merge", start.load_path));
-    model = model_from_state_dict(start.weights, start.load_path);
-    check_fits_config(model->shape, cfg, start.load_path);
+          "with rwkv7 merge", start_.load_path));
+    model_ = model_from_state_dict(start_.weights, start_.load_path);
+    check_fits_config(model_->shape, cfg_, start_.load_path);
   }
-  start.weights.clear();
+  start_.weights.clear();
   build_model();
   build_optimizer(training_state);
 }
@@ -238,56 +239,60 @@ Run::~Run() = default;
 // newest rwkv-<n>.pth (resume) or lora_load; everything but the trained tensors frozen. A resume
 // must continue the run its training state describes (check_origin).
 void Run::build_fine_tuned_model(const StateDict& training_state) {
-  if (cfg.load_model.empty())
+  if (cfg_.load_model.empty())
     throw ConfigError("key 'load_model': fine-tuning (train_type: state or peft) needs the base model to adapt");
-  const StateDict base = read_weights(cfg.load_model);
-  check_finite(base, cfg.load_model);
-  FineTuneOrigin origin = settings_of(cfg);
+  const StateDict base = read_weights(cfg_.load_model);
+  check_finite(base, cfg_.load_model);
+  FineTuneOrigin origin = settings_of(cfg_);
   origin.base_digest = contents_digest(base);
-  model = model_from_state_dict(base, cfg.load_model);
-  check_fits_config(model->shape, cfg, cfg.load_model);
+  model_ = model_from_state_dict(base, cfg_.load_model);
+  check_fits_config(model_->shape, cfg_, cfg_.load_model);
   check_train_parts();
-  const uint64_t seed = clock_or_config_seed(cfg);
-  const bool resumed = start.load_path != cfg.load_model;
+  const uint64_t seed = clock_or_config_seed(cfg_);
+  const bool resumed = start_.load_path != cfg_.load_model;
   // PiSSA trains (B, A) on the frozen residual W - B0 A0 of its start (B0, A0): a fresh run's own
   // SVD; a resumed run's proj_dir/init_pissa.pth; for lora_load, pissa_init (the init of the run
   // that made the adapter). The start is kept in proj_dir/init_pissa.pth for resume and merge.
-  const std::string own_pissa = dir.path() + "/init_pissa.pth";
-  const std::string pissa_path = cfg.peft != PeftKind::pissa ? "" : resumed ? own_pissa : cfg.pissa_init;
-  if (cfg.peft == PeftKind::pissa && !resumed && !cfg.lora_load.empty() && cfg.pissa_init.empty())
+  const std::string own_pissa = dir_.path() + "/init_pissa.pth";
+  const std::string pissa_path = cfg_.peft != PeftKind::pissa ? "" : resumed ? own_pissa : cfg_.pissa_init;
+  if (cfg_.peft == PeftKind::pissa && !resumed && !cfg_.lora_load.empty() && cfg_.pissa_init.empty())
     throw ConfigError("key 'pissa_init': a PiSSA adapter from lora_load needs the init_pissa.pth of the run that made it");
   const StateDict& origin_state = training_state.empty() ? origin_state_ : training_state;
   if (resumed) check_origin(origin_state, origin);  // kind, rank, alpha, base: before reading more
-  if (cfg.peft == PeftKind::pissa && resumed && !fs::exists(own_pissa))
+  if (cfg_.peft == PeftKind::pissa && resumed && !fs::exists(own_pissa))
     throw CheckpointError(fmt::format("{} is missing: a PiSSA run keeps its start there, so the run in {} was not "
-                                      "started with peft: pissa (or the file was removed)", own_pissa, dir.path()));
+                                      "started with peft: pissa (or the file was removed)", own_pissa, dir_.path()));
   const StateDict pissa_file = pissa_path.empty() ? StateDict{} : read_pth(pissa_path);
   check_float_weights(pissa_file, pissa_path);
   check_finite(pissa_file, pissa_path);
   const StateDict pissa_start =
-      add_adapters(model, cfg.peft_options(), seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
+      add_adapters(model_, cfg_.peft_options(), seed, pissa_path.empty() ? nullptr : &pissa_file, pissa_path);
   origin.pissa_digest = pissa_start.empty() ? 0 : contents_digest(pissa_start);
   if (resumed) {
     check_origin(origin_state, origin);  // now with the PiSSA start
-    if (has_origin(origin_state)) origin.lora_load_digest = decode_origin(origin_state, state_file_).lora_load_digest;
-  } else if (!cfg.lora_load.empty()) {
-    const StateDict adapter = read_weights(cfg.lora_load);
-    check_float_weights(adapter, cfg.lora_load);
-    check_finite(adapter, cfg.lora_load);
+    if (has_origin(origin_state)) {
+      FineTuneOrigin saved;
+      saved.load_state_dict(origin_state, state_file_);
+      origin.lora_load_digest = saved.lora_load_digest;
+    }
+  } else if (!cfg_.lora_load.empty()) {
+    const StateDict adapter = read_weights(cfg_.lora_load);
+    check_float_weights(adapter, cfg_.lora_load);
+    check_finite(adapter, cfg_.lora_load);
     origin.lora_load_digest = contents_digest(adapter);
     check_lora_load(origin);
-    load_trained_tensors(model, adapter, cfg.peft_options(), cfg.lora_load);
+    load_trained_tensors(model_, adapter, cfg_.peft_options(), cfg_.lora_load);
   }
-  if (cfg.peft == PeftKind::pissa && !resumed && rank0) dir.save_weights(own_pissa, pissa_start);
-  if (resumed) load_trained_tensors(model, start.weights, cfg.peft_options(), start.load_path);
+  if (cfg_.peft == PeftKind::pissa && !resumed && rank0_) dir_.save_weights(own_pissa, pissa_start);
+  if (resumed) load_trained_tensors(model_, start_.weights, cfg_.peft_options(), start_.load_path);
   origin_ = origin;
-  const int64_t trained = freeze_all_but_trained(model, cfg.peft_options());
+  const int64_t trained = freeze_all_but_trained(model_, cfg_.peft_options());
   int64_t total = 0;
-  for (const auto& p : model->parameters()) total += p.numel();
-  start.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)", name_of(origin.kind), trained, total,
+  for (const auto& p : model_->parameters()) total += p.numel();
+  start_.note += fmt::format("; fine-tuning ({}): {} of {} parameters trained ({:.2f}%)", name_of(origin.kind), trained, total,
                             100.0 * trained / total);
-  if (rank0) std::printf("fine-tuning %s: %lld of %lld parameters trained\n",
-                         cfg.train_type == TrainType::state ? "the state" : name_of(cfg.peft), static_cast<long long>(trained),
+  if (rank0_) std::printf("fine-tuning %s: %lld of %lld parameters trained\n",
+                         cfg_.train_type == TrainType::state ? "the state" : name_of(cfg_.peft), static_cast<long long>(trained),
                          static_cast<long long>(total));
 }
 
@@ -296,15 +301,16 @@ void Run::build_fine_tuned_model(const StateDict& training_state) {
 void Run::check_origin(const StateDict& training_state, const FineTuneOrigin& now) const {
   if (training_state.empty()) return;  // weights-only resume (said aloud by choose_start)
   if (!has_origin(training_state)) {
-    if (rank0 && now.pissa_digest == 0)
+    if (rank0_ && now.pissa_digest == 0)
       std::fprintf(stderr, "warning: %s predates the fine-tuning origin checks; trusting that load_model and the "
                            "adapter settings are the run's\n", state_file_.c_str());
     return;
   }
-  FineTuneOrigin saved = decode_origin(training_state, state_file_);
+  FineTuneOrigin saved;
+  saved.load_state_dict(training_state, state_file_);
   FineTuneOrigin want = now;
-  if (cfg.peft == PeftKind::pissa && now.pissa_digest == 0) want.pissa_digest = saved.pissa_digest;  // (not read yet)
-  const std::string why = origin_mismatch(saved, want, cfg.load_model, dir.path() + "/init_pissa.pth");
+  if (cfg_.peft == PeftKind::pissa && now.pissa_digest == 0) want.pissa_digest = saved.pissa_digest;  // (not read yet)
+  const std::string why = origin_mismatch(saved, want, cfg_.load_model, dir_.path() + "/init_pissa.pth");
   if (!why.empty())
     throw CheckpointError(fmt::format("{}: {}. Resume with the settings and files the run was started with, or "
                                       "start a new run in another proj_dir", state_file_, why));
@@ -314,77 +320,77 @@ void Run::check_origin(const StateDict& training_state, const FineTuneOrigin& no
 // What says so: the adapter's training state beside it (the run's origin), else its folder's
 // init_pissa.pth (a PiSSA run writes one, no other run does).
 void Run::check_lora_load(const FineTuneOrigin& now) const {
-  const std::string state_path = RunDir::state_file(cfg.lora_load, StateSharding{});
-  const AdapterEvidence beside = evidence_beside(cfg.lora_load, state_path);
+  const std::string state_path = RunDir::state_file(cfg_.lora_load, StateSharding{});
+  const AdapterEvidence beside = evidence_beside(cfg_.lora_load, state_path);
   const std::string& folder_pissa = beside.folder_pissa;
   if (beside.has_origin) {
     const FineTuneOrigin& made = beside.origin;
     if (made.kind != now.kind)
       throw ConfigError(fmt::format("key 'lora_load': {} is a {} adapter ({} says so), this run is peft: {}{}",
-                                    cfg.lora_load, adapter_title(made.kind), state_path, name_of(now.kind),
+                                    cfg_.lora_load, adapter_title(made.kind), state_path, name_of(now.kind),
                                     made.kind == AdapterKind::pissa ? fmt::format("; fine-tune it with peft: pissa and pissa_init: "
                                                                        "its run's init_pissa.pth") : ""));
     if (made.pissa_digest != now.pissa_digest)
       throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (digest {:#x}, its run's "
-                                    "was {:#x})", cfg.pissa_init, cfg.lora_load,
+                                    "was {:#x})", cfg_.pissa_init, cfg_.lora_load,
                                     static_cast<uint64_t>(now.pissa_digest), static_cast<uint64_t>(made.pissa_digest)));
     return;
   }
   if (folder_pissa.empty()) return;
-  if (cfg.peft != PeftKind::pissa)
+  if (cfg_.peft != PeftKind::pissa)
     throw ConfigError(fmt::format("key 'lora_load': {} is a PiSSA adapter (its folder holds {}); fine-tune it with "
-                                  "peft: pissa and pissa_init: {}", cfg.lora_load, folder_pissa, folder_pissa));
-  if (!fs::same_file(folder_pissa, cfg.pissa_init) &&
-      contents_digest(read_pth(folder_pissa)) != contents_digest(read_pth(cfg.pissa_init)))
+                                  "peft: pissa and pissa_init: {}", cfg_.lora_load, folder_pissa, folder_pissa));
+  if (!fs::same_file(folder_pissa, cfg_.pissa_init) &&
+      contents_digest(read_pth(folder_pissa)) != contents_digest(read_pth(cfg_.pissa_init)))
     throw ConfigError(fmt::format("key 'pissa_init': {} is not the PiSSA start of {} (its folder's {} differs)",
-                                  cfg.pissa_init, cfg.lora_load, folder_pissa));
+                                  cfg_.pissa_init, cfg_.lora_load, folder_pissa));
 }
 
 // A train_parts name that matches no tensor would train nothing more, without a word.
 void Run::check_train_parts() const {
-  if (cfg.peft == PeftKind::none) return;
-  for (const std::string& part : cfg.train_parts) {
+  if (cfg_.peft == PeftKind::none) return;
+  for (const std::string& part : cfg_.train_parts) {
     bool found = false;
-    for (const auto& p : model->named_parameters()) found = found || p.key().find(part) != std::string::npos;
+    for (const auto& p : model_->named_parameters()) found = found || p.key().find(part) != std::string::npos;
     if (!found)
       throw ConfigError(fmt::format("key 'train_parts': '{}' is part of no tensor name of {} (RWKV-7's names hold "
                                     "e.g. emb, ln, att, ffn, head; 'time' named RWKV-6's time-mix tensors)", part,
-                                    cfg.load_model));
+                                    cfg_.load_model));
   }
 }
 
 void Run::open_data() {
-  data_ = std::make_unique<BinIdx>(cfg.data_file);
-  if (cfg.dataload == DataLoad::pad) {
-    if (data_->num_documents() == 0) throw ConfigError("key 'data_file': " + cfg.data_file + " holds no documents");
-    if (data_->max_token() >= cfg.vocab_size)
-      throw ConfigError(fmt::format("key 'vocab_size': {} has token id {} >= vocab_size {}", cfg.data_file,
-                                    data_->max_token(), cfg.vocab_size));
+  data_ = std::make_unique<BinIdx>(cfg_.data_file);
+  if (cfg_.dataload == DataLoad::pad) {
+    if (data_->num_documents() == 0) throw ConfigError("key 'data_file': " + cfg_.data_file + " holds no documents");
+    check_token_ids(*data_, cfg_.data_file, cfg_);
   } else {
-    if (cfg.magic_prime == 0) {  // the seed's rule: the largest prime 2 mod 3 below tokens / ctx_len - 1
-      cfg.magic_prime = static_cast<int64_t>(suggest_magic_prime(data_->num_tokens(), cfg.ctx_len));
-      if (cfg.magic_prime == 0)
-        throw ConfigError(fmt::format("key 'magic_prime': {} holds {} tokens, too few for ctx_len {}", cfg.data_file,
-                                      data_->num_tokens(), cfg.ctx_len));
-      if (rank0) std::printf("magic_prime: %lld (the seed's rule for %s and ctx_len %lld)\n",
-                             static_cast<long long>(cfg.magic_prime), cfg.data_file.c_str(),
-                             static_cast<long long>(cfg.ctx_len));
+    if (cfg_.magic_prime == 0) {  // the seed's rule: the largest prime 2 mod 3 below tokens / ctx_len - 1
+      cfg_.magic_prime = static_cast<int64_t>(suggest_magic_prime(data_->num_tokens(), cfg_.ctx_len));
+      if (cfg_.magic_prime == 0)
+        throw ConfigError(fmt::format("key 'magic_prime': {} holds {} tokens, too few for ctx_len {}", cfg_.data_file,
+                                      data_->num_tokens(), cfg_.ctx_len));
+      if (rank0_) std::printf("magic_prime: %lld (the seed's rule for %s and ctx_len %lld)\n",
+                             static_cast<long long>(cfg_.magic_prime), cfg_.data_file.c_str(),
+                             static_cast<long long>(cfg_.ctx_len));
     }
-    check_data(*data_, cfg);
+    const std::string why = check_magic_prime(cfg_.magic_prime, data_->num_tokens(), cfg_.ctx_len);
+    if (!why.empty()) throw ConfigError("key 'magic_prime': " + why);
+    check_token_ids(*data_, cfg_.data_file, cfg_);
   }
-  if (cfg.val_data_file.empty()) return;
-  BinIdx val(cfg.val_data_file);
-  if (val.max_token() >= cfg.vocab_size) throw ConfigError("key 'val_data_file': has token ids >= vocab_size");
-  val_windows_ = validation_windows(val, cfg.ctx_len, cfg.val_samples);
+  if (cfg_.val_data_file.empty()) return;
+  BinIdx val(cfg_.val_data_file);
+  check_token_ids(val, cfg_.val_data_file, cfg_);
+  val_windows_ = validation_windows(val, cfg_.ctx_len, cfg_.val_samples);
 }
 
-StateSharding Run::sharding() const { return StateSharding{sharded_, env.rank, env.world}; }
+StateSharding Run::sharding() const { return StateSharding{sharded_, env_.rank, env_.world}; }
 
 // Runs `what` on every rank; if it throws on any rank, it throws on all (the failing rank with its
 // own message), instead of leaving the others waiting for a collective until dist_timeout.
 // The small tensors the ranks sum (a failure flag, the loss, a squared norm): on the run's device,
 // since NCCL takes CUDA tensors only (and Gloo CPU ones).
-at::TensorOptions Run::collective_options() const { return at::TensorOptions().dtype(at::kDouble).device(device); }
+at::TensorOptions Run::collective_options() const { return at::TensorOptions().dtype(at::kDouble).device(device_); }
 
 void Run::agreed(const std::function<void()>& what) {
   std::exception_ptr failure;
@@ -393,9 +399,9 @@ void Run::agreed(const std::function<void()>& what) {
   } catch (...) {
     failure = std::current_exception();
   }
-  if (comm) {
+  if (comm_) {
     at::Tensor failed = at::tensor({failure ? 1.0 : 0.0}, collective_options());
-    comm->allreduce_sum(failed);
+    comm_->allreduce_sum(failed);
     if (!failure && failed.item<double>() > 0)
       throw std::runtime_error("another process of this run stopped with an error (its message says why)");
   }
@@ -405,56 +411,59 @@ void Run::agreed(const std::function<void()>& what) {
 // Fresh (rwkv-init.pth written now), a given checkpoint (load_model), or the seed's resume from
 // proj_dir; in the last case, exactly when the checkpoint's training state is there.
 StateDict Run::choose_start() {
-  start = StartPoint{cfg.load_model, cfg.epoch_begin, cfg.warmup_steps, "", {}};
-  if (cfg.train_stage >= 2) {
-    start = dir.find_resume_point(cfg.warmup_steps);  // (it has read the weights)
-    if (start.weights.empty()) start.weights = read_weights(start.load_path);
-    if (cfg.fine_tuning() && has_tensor(start.weights, "emb.weight"))
+  start_ = StartPoint{cfg_.load_model, cfg_.epoch_begin, cfg_.warmup_steps, "", {}};
+  if (cfg_.train_stage >= 2) {
+    start_ = dir_.find_resume_point(cfg_.warmup_steps);  // (it has read the weights)
+    if (start_.weights.empty()) start_.weights = read_weights(start_.load_path);
+    if (cfg_.fine_tuning() && has_tensor(start_.weights, "emb.weight"))
       throw ConfigError(fmt::format(
           "key 'train_stage': {} is a whole model, not the adapter a fine-tuning run saves: {} holds a full-training "
-          "run; fine-tune in a new proj_dir with load_model: {}", start.load_path, dir.path(), start.load_path));
+          "run; fine-tune in a new proj_dir with load_model: {}", start_.load_path, dir_.path(), start_.load_path));
   } else {
-    dir.make_room_for_fresh_run(cfg.overwrite == 1, /*remove=*/rank0, cfg.epoch_begin, start.load_path);
-    start.note = "loading " + start.load_path;
-    if (start.load_path.empty()) {
-      start.load_path = dir.init_checkpoint();
-      if (rank0) write_init_checkpoint(cfg);
-      start.note = "fresh init";
+    dir_.make_room_for_fresh_run(cfg_.overwrite == 1, /*remove=*/rank0_, cfg_.epoch_begin, start_.load_path);
+    start_.note = "loading " + start_.load_path;
+    if (start_.load_path.empty()) {
+      start_.load_path = dir_.init_checkpoint();
+      if (rank0_) write_init_checkpoint(cfg_);
+      start_.note = "fresh init";
     }
   }
-  pos = RunPosition{start.epoch_begin, start.warmup_steps, 0, 0, 0.0, 0, cfg.steps_per_epoch()};
-  if (cfg.train_stage >= 2 && cfg.exact_resume != 1 && cfg.fine_tuning() && start.load_path != dir.init_checkpoint()) {
+  pos_ = RunPosition{};
+  pos_.epoch_begin = start_.epoch_begin;
+  pos_.warmup_steps = start_.warmup_steps;
+  pos_.epoch_steps = cfg_.steps_per_epoch();
+  if (cfg_.train_stage >= 2 && cfg_.exact_resume != 1 && cfg_.fine_tuning() && start_.load_path != dir_.init_checkpoint()) {
     // a weights-only resume of an adapter still continues what the run started from: its state
     // file, when there is one, says what that was (build_fine_tuned_model checks it)
-    const std::string path = RunDir::state_file(start.load_path, sharding());
+    const std::string path = RunDir::state_file(start_.load_path, sharding());
     if (fs::is_regular_file(path)) {
       origin_state_ = read_pth(path);
       state_file_ = path;
     }
   }
-  if (cfg.train_stage < 2 || cfg.exact_resume != 1 || start.load_path == dir.init_checkpoint()) return {};
+  if (cfg_.train_stage < 2 || cfg_.exact_resume != 1 || start_.load_path == dir_.init_checkpoint()) return {};
   std::string why_not;
   StateDict state;
   try {
-    state = dir.read_state(start.load_path, sharding(), &why_not);
+    state = dir_.read_state(start_.load_path, sharding(), &why_not);
   } catch (const CheckpointError& e) {
     throw CheckpointError(std::string(e.what()) + ". Resume from the weights alone with exact_resume: 0, or remove it");
   }
   if (state.empty()) {  // the seed's resume: weights only, said aloud
-    start.note += fmt::format(" (weights only: {})", why_not);
-    if (rank0) std::fprintf(stderr, "warning: resuming from the weights alone: %s\n", why_not.c_str());
+    start_.note += fmt::format(" (weights only: {})", why_not);
+    if (rank0_) std::fprintf(stderr, "warning: resuming from the weights alone: %s\n", why_not.c_str());
     return {};
   }
-  state_file_ = RunDir::state_file(start.load_path, sharding());
-  pos = checked_position(state);
+  state_file_ = RunDir::state_file(start_.load_path, sharding());
+  pos_ = checked_position(state);
   // inside a mini-epoch, LoRA's dropout goes on from the generator as it was saved; a state
   // without it (rank 0's alone for several ranks, or an older file) draws new masks
-  const bool mid_epoch = pos.step_in_epoch > 0;
+  const bool mid_epoch = pos_.step_in_epoch > 0;
   if (mid_epoch && has_tensor(state, "run.rng_state")) resume_rng_ = find_tensor(state, "run.rng_state", state_file_);
-  const bool redraws = mid_epoch && !resume_rng_.defined() && cfg.peft == PeftKind::lora && cfg.lora_dropout > 0;
-  start.note += fmt::format(" with its training state ({} at mini-epoch {}, step {}{})",
-                            redraws ? "resumed" : "exact resume", pos.epoch_begin + pos.epoch_in_run,
-                            pos.step_in_epoch, redraws ? "; LoRA dropout masks of this mini-epoch redrawn" : "");
+  const bool redraws = mid_epoch && !resume_rng_.defined() && cfg_.peft == PeftKind::lora && cfg_.lora_dropout > 0;
+  start_.note += fmt::format(" with its training state ({} at mini-epoch {}, step {}{})",
+                            redraws ? "resumed" : "exact resume", pos_.epoch_begin + pos_.epoch_in_run,
+                            pos_.step_in_epoch, redraws ? "; LoRA dropout masks of this mini-epoch redrawn" : "");
   return state;
 }
 
@@ -467,44 +476,45 @@ RunPosition Run::checked_position(const StateDict& state) const {
   };
   auto field = [&](const char* name) { return find_tensor(state, name, state_file_).item<int64_t>(); };
   if (!has_tensor(state, "run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
-  const RunPosition p = decode_position(state, state_file_);
-  if (p.epoch_steps != cfg.steps_per_epoch())
+  RunPosition p;
+  p.load_state_dict(state, state_file_);
+  if (p.epoch_steps != cfg_.steps_per_epoch())
     throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
-                             p.epoch_steps, cfg.steps_per_epoch()));
-  const std::string where = implausible_position(p, start.epoch_begin, cfg.steps_per_epoch());
+                             p.epoch_steps, cfg_.steps_per_epoch()));
+  const std::string where = implausible_position(p, start_.epoch_begin, cfg_.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
   if (!has_tensor(state, "run.precision_bits") || !has_tensor(state, "run.weights_digest")) {  // written before these checks existed
-    if (rank0) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
+    if (rank0_) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
                             state_file_.c_str());
     return p;
   }
   const int64_t bits = field("run.precision_bits");
-  if (bits != precision_bits(cfg))
-    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", name_of(cfg.precision)));
-  if (field("run.weights_digest") != weights_digest(start.weights))
-    throw refuse("it was saved beside another checkpoint than " + start.load_path + " (another run, or an older save)");
+  if (bits != precision_bits(cfg_))
+    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", name_of(cfg_.precision)));
+  if (field("run.weights_digest") != weights_digest(start_.weights))
+    throw refuse("it was saved beside another checkpoint than " + start_.load_path + " (another run, or an older save)");
   return p;
 }
 
 // The model on its device and dtype; with several processes, every rank starts from rank 0's
 // weights and the gradients are averaged (buckets) or sharded (ZeRO-1).
 void Run::build_model() {
-  model->to(device, compute_dtype(cfg));
-  model->gradient_checkpointing = cfg.grad_cp == 1;
-  model->use_fused_ops(cfg.fused_ops == 1);
-  model->train();
-  if (!comm) return;
-  for (auto& p : model->parameters()) comm->broadcast(p, 0);
-  if (!sharded_) comm->attach_gradient_buckets(model);
+  model_->to(device_, compute_dtype(cfg_));
+  model_->gradient_checkpointing = cfg_.grad_cp == 1;
+  model_->use_fused_ops(cfg_.fused_ops == 1);
+  model_->train();
+  if (!comm_) return;
+  for (auto& p : model_->parameters()) comm_->broadcast(p, 0);
+  if (!sharded_) comm_->attach_gradient_buckets(model_);
 }
 
 void Run::build_optimizer(const StateDict& training_state) {
-  const std::vector<bool> owned = sharded_ ? comm->shard_parameters(model) : std::vector<bool>{};
-  optimizer = std::make_unique<SeedOptimizer>(
-      model, OptimizerSettings{cfg.lr_init, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay}, owned);
+  const std::vector<bool> owned = sharded_ ? comm_->shard_parameters(model_) : std::vector<bool>{};
+  optimizer_ = std::make_unique<SeedOptimizer>(
+      model_, OptimizerSettings{cfg_.lr_init, cfg_.beta1, cfg_.beta2, cfg_.adam_eps, cfg_.weight_decay}, owned);
   if (!training_state.empty()) {
     try {
-      optimizer->load_state(training_state);
+      optimizer_->load_state_dict(training_state);
     } catch (const std::exception& e) {
       throw CheckpointError(fmt::format("{}: does not fit this model ({}). Resume from the weights alone with "
                                         "exact_resume: 0", state_file_, e.what()));
@@ -513,21 +523,21 @@ void Run::build_optimizer(const StateDict& training_state) {
   if (sharded_)
     global_sum_of_squares_ = [this](double local) {
       at::Tensor t = at::tensor({local}, collective_options());
-      comm->allreduce_sum(t);
+      comm_->allreduce_sum(t);
       return t.item<double>();
     };
 }
 
 Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
-  if (cfg.dataload == DataLoad::pad) return document_batch(epoch, step_in_epoch);
-  at::Tensor tokens = at::empty({cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
-  for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
-    const uint64_t idx = step_in_epoch * cfg.micro_bsz + j;
-    const uint64_t offset = sample_offset(cfg.magic_prime, cfg.ctx_len, cfg.epoch_samples, epoch, idx,
-                                          env.rank, cfg.devices);
-    data_->read(offset, cfg.ctx_len + 1, tokens[j].data_ptr<int64_t>());
+  if (cfg_.dataload == DataLoad::pad) return document_batch(epoch, step_in_epoch);
+  at::Tensor tokens = at::empty({cfg_.micro_bsz, cfg_.ctx_len + 1}, at::kLong);
+  for (int64_t j = 0; j < cfg_.micro_bsz; ++j) {
+    const uint64_t idx = step_in_epoch * cfg_.micro_bsz + j;
+    const uint64_t offset = sample_offset(cfg_.magic_prime, cfg_.ctx_len, cfg_.epoch_samples, epoch, idx,
+                                          env_.rank, cfg_.devices);
+    data_->read(offset, cfg_.ctx_len + 1, tokens[j].data_ptr<int64_t>());
   }
-  return {tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)};
+  return {tokens.slice(1, 0, cfg_.ctx_len), tokens.slice(1, 1, cfg_.ctx_len + 1)};
 }
 
 // RWKV-PEFT's dataload pad: sample j of this rank's step is document number
@@ -536,18 +546,18 @@ Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
 // documents, seeded by random_seed and the pass over them). Targets past the document's end are -100:
 // the loss ignores them.
 Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
-  const int64_t L = cfg.ctx_len + 1;
+  const int64_t L = cfg_.ctx_len + 1;
   const uint64_t n_docs = data_->num_documents();
-  at::Tensor tokens = at::empty({cfg.micro_bsz, L}, at::kLong);
-  at::Tensor targets_valid = at::empty({cfg.micro_bsz}, at::kLong);
-  for (int64_t j = 0; j < cfg.micro_bsz; ++j) {
-    const uint64_t g = static_cast<uint64_t>((epoch * cfg.steps_per_epoch() + step_in_epoch) * cfg.micro_bsz + j);
-    const uint64_t n = g * static_cast<uint64_t>(cfg.devices) + static_cast<uint64_t>(env.rank);
+  at::Tensor tokens = at::empty({cfg_.micro_bsz, L}, at::kLong);
+  at::Tensor targets_valid = at::empty({cfg_.micro_bsz}, at::kLong);
+  for (int64_t j = 0; j < cfg_.micro_bsz; ++j) {
+    const uint64_t g = static_cast<uint64_t>((epoch * cfg_.steps_per_epoch() + step_in_epoch) * cfg_.micro_bsz + j);
+    const uint64_t n = g * static_cast<uint64_t>(cfg_.devices) + static_cast<uint64_t>(env_.rank);
     uint64_t doc = n % n_docs;
-    if (cfg.data_shuffle == 1) {
+    if (cfg_.data_shuffle == 1) {
       const uint64_t pass = n / n_docs;
       if (!shuffled_ || shuffled_pass_ != pass) {
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(std::max<int64_t>(cfg.random_seed, 0)) * 1000003 + pass);
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(std::max<int64_t>(cfg_.random_seed, 0)) * kSeedStride + pass);
         shuffled_ = std::make_unique<at::Tensor>(at::randperm(static_cast<int64_t>(n_docs), gen, at::kLong));
         shuffled_pass_ = pass;
       }
@@ -556,34 +566,34 @@ Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
     targets_valid[j] = static_cast<int64_t>(data_->read_document(doc, L, tokens[j].data_ptr<int64_t>())) - 1;
   }
   at::Tensor y = tokens.slice(1, 1, L).clone();
-  const at::Tensor position = at::arange(cfg.ctx_len, at::kLong).unsqueeze(0);
+  const at::Tensor position = at::arange(cfg_.ctx_len, at::kLong).unsqueeze(0);
   y.masked_fill_(position >= targets_valid.unsqueeze(1), -100);
-  return {tokens.slice(1, 0, cfg.ctx_len), y};
+  return {tokens.slice(1, 0, cfg_.ctx_len), y};
 }
 
 StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed) {
   StepResult r;
-  optimizer->set_lr(lr);
-  const double t0 = timed ? synced_seconds(device) : now_seconds();
+  optimizer_->set_lr(lr);
+  const double t0 = timed ? synced_seconds(device_) : now_seconds();
   // forward, loss
-  const at::Tensor x = batch.x.to(device), y = batch.y.to(device);
-  const at::Tensor loss = cfg.head_chunk > 0
-                              ? chunked_head_loss(model->hidden(x), model->head->weight, y, cfg.head_chunk)
-                              : cross_entropy_l2wrap(model->forward(x), y, fused_loss_);
-  const double t1 = timed ? synced_seconds(device) : t0;
+  const at::Tensor x = batch.x.to(device_), y = batch.y.to(device_);
+  const at::Tensor loss = cfg_.head_chunk > 0
+                              ? chunked_head_loss(model_->hidden(x), model_->head->weight, y, cfg_.head_chunk)
+                              : cross_entropy_l2wrap(model_->forward(x), y, fused_loss_);
+  const double t1 = timed ? synced_seconds(device_) : t0;
   // backward
   loss.backward();
   r.loss = loss.item<double>();
-  const double t2 = timed ? synced_seconds(device) : t0;
+  const double t2 = timed ? synced_seconds(device_) : t0;
   r.stop = stop_signal != 0;
   r.stop_signal = stop_signal;
-  if (comm) {  // mean gradient and loss over ranks; any rank's stop request stops them all
-    if (sharded_) comm->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
-    else comm->finish_gradients();
+  if (comm_) {  // mean gradient and loss over ranks; any rank's stop request stops them all
+    if (sharded_) comm_->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer_->master(k); });
+    else comm_->finish_gradients();
     at::Tensor shared =
         at::tensor({r.loss, stop_signal ? 1.0 : 0.0, static_cast<double>(stop_signal)}, collective_options());
-    comm->allreduce_sum(shared);
-    r.loss = shared[0].item<double>() / env.world;
+    comm_->allreduce_sum(shared);
+    r.loss = shared[0].item<double>() / env_.world;
     const int64_t asking = std::llround(shared[1].item<double>()), signal_sum = std::llround(shared[2].item<double>());
     r.stop = asking > 0;
     // the ranks that asked all got the same signal exactly when the sum is that many times one of them
@@ -591,14 +601,14 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
                         ? static_cast<int>(signal_sum / asking) : 0;
   }
   // clip, step: a non-finite loss or gradient skips the update
-  if (on_gradients) on_gradients(model);
-  r.grad_norm = optimizer->clip_gradients(cfg.grad_clip, global_sum_of_squares_);
+  if (on_gradients) on_gradients(model_);
+  r.grad_norm = optimizer_->clip_gradients(cfg_.grad_clip, global_sum_of_squares_);
   r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
-  if (!r.skipped) optimizer->step();
+  if (!r.skipped) optimizer_->step();
   if (!r.skipped && sharded_)
-    comm->allgather_parameters([this](size_t k) -> at::Tensor& { return optimizer->master(k); });
-  optimizer->zero_grad();
-  const double t3 = timed ? synced_seconds(device) : now_seconds();
+    comm_->allgather_parameters([this](size_t k) -> at::Tensor& { return optimizer_->master(k); });
+  optimizer_->zero_grad();
+  const double t3 = timed ? synced_seconds(device_) : now_seconds();
   r.forward_ms = (t1 - t0) * 1e3;
   r.backward_ms = (t2 - t1) * 1e3;
   r.optimizer_ms = (t3 - t2) * 1e3;
@@ -609,10 +619,10 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
 double Run::validate() {
   at::NoGradGuard no_grad;
   double sum = 0;
-  for (int64_t i = 0; i < val_windows_.size(0); i += cfg.micro_bsz) {
-    const at::Tensor w = val_windows_.slice(0, i, std::min(i + cfg.micro_bsz, val_windows_.size(0))).to(device);
+  for (int64_t i = 0; i < val_windows_.size(0); i += cfg_.micro_bsz) {
+    const at::Tensor w = val_windows_.slice(0, i, std::min(i + cfg_.micro_bsz, val_windows_.size(0))).to(device_);
     const int64_t T = w.size(1) - 1;
-    const at::Tensor logits = model->forward(w.slice(1, 0, T));
+    const at::Tensor logits = model_->forward(w.slice(1, 0, T));
     sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
                                   w.slice(1, 1, T + 1).reshape({-1}), {}, at::Reduction::Sum)
                .item<double>();
@@ -622,42 +632,43 @@ double Run::validate() {
 
 void Run::seed_randomness(int64_t epoch) {
   if (resume_rng_.defined()) {
-    at::Generator gen = default_generator(device);
+    at::Generator gen = default_generator(device_);
     std::lock_guard<std::mutex> hold(gen.mutex());
     gen.set_state(resume_rng_);
     resume_rng_ = at::Tensor();
     return;
   }
-  if (cfg.random_seed < 0) return;
-  at::manual_seed(static_cast<uint64_t>(cfg.random_seed) * 1000003 + static_cast<uint64_t>(epoch) * 1009 +
-                  static_cast<uint64_t>(env.rank));
+  if (cfg_.random_seed < 0) return;
+  at::manual_seed(static_cast<uint64_t>(cfg_.random_seed) * kSeedStride + static_cast<uint64_t>(epoch) * 1009 +
+                  static_cast<uint64_t>(env_.rank));
 }
 
 StateDict Run::saved_weights() const {
-  return cfg.fine_tuning() ? trained_tensors(model, cfg.peft_options()) : model->state_dict();
+  return cfg_.fine_tuning() ? trained_tensors(model_, cfg_.peft_options()) : model_->state_dict();
 }
 
 void Run::save(const std::string& checkpoint, bool with_state) {
-  if (!all_finite(model))
+  if (!all_finite(model_))
     throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
-  const bool writes_state = with_state && (rank0 || sharded_);
+  const bool writes_state = with_state && (rank0_ || sharded_);
   StateDict state;
   if (writes_state) {
-    state = encode_position(pos);
-    state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg)));
+    state = pos_.state_dict();
+    state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg_)));
     state.emplace_back("run.weights_digest", at::tensor(weights_digest(saved_weights())));
-    if (cfg.fine_tuning()) encode_origin(origin_, state);
-    if (!env.enabled() || sharded_) {  // this process's generator (LoRA dropout); per rank only when sharded
-      at::Generator gen = default_generator(device);
+    if (cfg_.fine_tuning())
+      for (auto& kv : origin_.state_dict()) state.push_back(std::move(kv));
+    if (!env_.enabled() || sharded_) {  // this process's generator (LoRA dropout); per rank only when sharded
+      at::Generator gen = default_generator(device_);
       std::lock_guard<std::mutex> hold(gen.mutex());
       state.emplace_back("run.rng_state", gen.get_state());
     }
-    for (auto& kv : optimizer->state()) state.push_back(std::move(kv));
+    for (auto& kv : optimizer_->state_dict()) state.push_back(std::move(kv));
   }
   // old state gone, then the weights, then the new state: a crash between leaves no stale pair
-  agreed([&] { if (writes_state) dir.remove_state(checkpoint, sharding()); });
-  agreed([&] { if (rank0) dir.save_weights(checkpoint, saved_weights()); });
-  agreed([&] { if (writes_state) dir.save_state(checkpoint, state, sharding()); });
+  agreed([&] { if (writes_state) dir_.remove_state(checkpoint, sharding()); });
+  agreed([&] { if (rank0_) dir_.save_weights(checkpoint, saved_weights()); });
+  agreed([&] { if (writes_state) dir_.save_state(checkpoint, state, sharding()); });
 }
 
 }  // namespace rwkv7

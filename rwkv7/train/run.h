@@ -88,18 +88,38 @@ class Run {
   // Refuses (throws) to write weights that are no longer finite.
   void save(const std::string& checkpoint, bool with_state);
 
-  TrainConfig cfg;
-  DistEnv env;
-  bool rank0 = true;
-  at::Device device{at::kCPU};
-  RunDir dir;
-  StartPoint start;
-  RunPosition pos;
-  RWKV model{nullptr};
-  std::unique_ptr<SeedOptimizer> optimizer;
-  std::unique_ptr<Communicator> comm;
+  // What the run is: asked, never set from outside.
+  const TrainConfig& config() const { return cfg_; }  // devices from WORLD_SIZE
+  bool rank0() const { return rank0_; }
+  at::Device device() const { return device_; }
+  const RunDir& dir() const { return dir_; }
+  const StartPoint& start() const { return start_; }
+  RWKV& model() { return model_; }
+  const RWKV& model() const { return model_; }
+  const SeedOptimizer& optimizer() const { return *optimizer_; }
+
+  // Where the loop is (saved in the training state, so that a resume goes on from it): the next
+  // step of a mini-epoch and that mini-epoch's losses so far.
+  const RunPosition& position() const { return pos_; }
+  void next_step() { ++pos_.step_in_epoch; }
+  void add_epoch_loss(double loss) {
+    pos_.epoch_loss_sum += loss;
+    ++pos_.epoch_loss_count;
+  }
+  void next_epoch() { pos_ = pos_.next_epoch(); }
 
  private:
+  TrainConfig cfg_;
+  DistEnv env_;
+  bool rank0_ = true;
+  at::Device device_{at::kCPU};
+  RunDir dir_;
+  StartPoint start_;
+  RunPosition pos_;
+  RWKV model_{nullptr};
+  std::unique_ptr<SeedOptimizer> optimizer_;
+  std::unique_ptr<Communicator> comm_;
+
   void open_data();
   StateDict choose_start();           // sets start and pos; returns the training state to load
   RunPosition checked_position(const StateDict& state) const;

@@ -7,7 +7,8 @@
 
 namespace rwkv7 {
 
-StateDict encode_position(const RunPosition& p) {
+StateDict RunPosition::state_dict() const {
+  const RunPosition& p = *this;
   auto i64 = [](int64_t v) { return at::tensor(v, at::kLong); };
   return {{"run.epoch_begin", i64(p.epoch_begin)},       {"run.warmup_steps", i64(p.warmup_steps)},
           {"run.epoch_in_run", i64(p.epoch_in_run)},     {"run.step_in_epoch", i64(p.step_in_epoch)},
@@ -15,7 +16,7 @@ StateDict encode_position(const RunPosition& p) {
           {"run.epoch_loss_count", i64(p.epoch_loss_count)}, {"run.epoch_steps", i64(p.epoch_steps)}};
 }
 
-RunPosition decode_position(const StateDict& d, const std::string& path) {
+void RunPosition::load_state_dict(const StateDict& d, const std::string& path) {
   auto i64 = [&](const char* n) { return find_tensor(d, n, path).item<int64_t>(); };
   RunPosition p;
   p.epoch_begin = i64("run.epoch_begin");
@@ -25,7 +26,7 @@ RunPosition decode_position(const StateDict& d, const std::string& path) {
   p.epoch_loss_sum = find_tensor(d, "run.epoch_loss_sum", path).item<double>();
   p.epoch_loss_count = i64("run.epoch_loss_count");
   p.epoch_steps = i64("run.epoch_steps");
-  return p;
+  *this = p;  // all or nothing: a missing entry throws before any is set
 }
 
 std::string implausible_position(const RunPosition& p, int64_t next_epoch, int64_t epoch_steps) {

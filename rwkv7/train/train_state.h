@@ -18,11 +18,22 @@ struct RunPosition {
   double epoch_loss_sum = 0;     // the mini-epoch's losses so far (for its train_log line)
   int64_t epoch_loss_count = 0;
   int64_t epoch_steps = 0;       // for a consistency check on resume
-};
 
-StateDict encode_position(const RunPosition& p);
-// Throws CheckpointError if the dict does not hold a position.
-RunPosition decode_position(const StateDict& d, const std::string& path);
+  // The start of the next mini-epoch: the anchors kept, the count and the losses begun anew.
+  RunPosition next_epoch() const {
+    RunPosition p;
+    p.epoch_begin = epoch_begin;
+    p.warmup_steps = warmup_steps;
+    p.epoch_in_run = epoch_in_run + 1;
+    p.epoch_steps = epoch_steps;
+    return p;
+  }
+
+  // "run.*" entries of a training state. load_state_dict throws CheckpointError naming `path` if
+  // the dict does not hold a position.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& d, const std::string& path);
+};
 
 // Is `p` a position a run can have saved with checkpoint rwkv-<n>.pth (`next_epoch` = n + 1):
 // the mini-epoch complete (next_epoch reached, step 0), or interrupted inside mini-epoch n?
