@@ -182,6 +182,8 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
   fused_loss_ = cfg_.fused_ops == 1 && cfg_.dataload != DataLoad::pad;
   sharded_ = env_.enabled() && cfg_.zero_stage == 1;
+  checkpointer_ = std::make_unique<Checkpointer>(dir_, sharding(), rank0_, precision_bits(cfg_),
+                                                 [this](const std::function<void()>& f) { agreed(f); });
   if (cfg_.threads > 0) at::set_num_threads(static_cast<int>(cfg_.threads));
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores > 0 && cfg_.threads > static_cast<int64_t>(cores) && rank0_)
@@ -231,6 +233,21 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   start_.weights.clear();
   build_model();
   build_optimizer(training_state);
+  add_checkpointed_parts();
+}
+
+// What the training state holds, in this order: the position, the fine-tuning origin, this
+// process's generator (LoRA dropout; per rank only when sharded), the optimizer.
+void Run::add_checkpointed_parts() {
+  checkpointer_->add_part([this] { return pos_.state_dict(); });
+  if (cfg_.fine_tuning()) checkpointer_->add_part([this] { return origin_.state_dict(); });
+  if (!env_.enabled() || sharded_)
+    checkpointer_->add_part([this] {
+      at::Generator gen = default_generator(device_);
+      std::lock_guard<std::mutex> hold(gen.mutex());
+      return StateDict{{"run.rng_state", gen.get_state()}};
+    });
+  checkpointer_->add_part([this] { return optimizer_->state_dict(); });
 }
 
 Run::~Run() = default;
@@ -435,7 +452,7 @@ StateDict Run::choose_start() {
   if (cfg_.train_stage >= 2 && cfg_.exact_resume != 1 && cfg_.fine_tuning() && start_.load_path != dir_.init_checkpoint()) {
     // a weights-only resume of an adapter still continues what the run started from: its state
     // file, when there is one, says what that was (build_fine_tuned_model checks it)
-    const std::string path = RunDir::state_file(start_.load_path, sharding());
+    const std::string path = checkpointer_->state_file(start_.load_path);
     if (fs::is_regular_file(path)) {
       origin_state_ = read_pth(path);
       state_file_ = path;
@@ -443,18 +460,13 @@ StateDict Run::choose_start() {
   }
   if (cfg_.train_stage < 2 || cfg_.exact_resume != 1 || start_.load_path == dir_.init_checkpoint()) return {};
   std::string why_not;
-  StateDict state;
-  try {
-    state = dir_.read_state(start_.load_path, sharding(), &why_not);
-  } catch (const CheckpointError& e) {
-    throw CheckpointError(std::string(e.what()) + ". Resume from the weights alone with exact_resume: 0, or remove it");
-  }
+  const StateDict state = checkpointer_->read_state(start_.load_path, &why_not);
   if (state.empty()) {  // the seed's resume: weights only, said aloud
     start_.note += fmt::format(" (weights only: {})", why_not);
     if (rank0_) std::fprintf(stderr, "warning: resuming from the weights alone: %s\n", why_not.c_str());
     return {};
   }
-  state_file_ = RunDir::state_file(start_.load_path, sharding());
+  state_file_ = checkpointer_->state_file(start_.load_path);
   pos_ = checked_position(state);
   // inside a mini-epoch, LoRA's dropout goes on from the generator as it was saved; a state
   // without it (rank 0's alone for several ranks, or an older file) draws new masks
@@ -474,7 +486,6 @@ RunPosition Run::checked_position(const StateDict& state) const {
     return CheckpointError(fmt::format("{}: {}. Resume from the weights alone with exact_resume: 0, or remove it",
                                        state_file_, why));
   };
-  auto field = [&](const char* name) { return find_tensor(state, name, state_file_).item<int64_t>(); };
   if (!has_tensor(state, "run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
   RunPosition p;
   p.load_state_dict(state, state_file_);
@@ -483,16 +494,11 @@ RunPosition Run::checked_position(const StateDict& state) const {
                              p.epoch_steps, cfg_.steps_per_epoch()));
   const std::string where = implausible_position(p, start_.epoch_begin, cfg_.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
-  if (!has_tensor(state, "run.precision_bits") || !has_tensor(state, "run.weights_digest")) {  // written before these checks existed
-    if (rank0_) std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n",
-                            state_file_.c_str());
-    return p;
-  }
-  const int64_t bits = field("run.precision_bits");
-  if (bits != precision_bits(cfg_))
-    throw refuse(fmt::format("it was saved by a {} run, this run is {}", bits == 16 ? "bf16" : "fp32", name_of(cfg_.precision)));
-  if (field("run.weights_digest") != weights_digest(start_.weights))
-    throw refuse("it was saved beside another checkpoint than " + start_.load_path + " (another run, or an older save)");
+  bool unpaired = false;
+  const std::string fault = checkpointer_->pairing_fault(state, start_.weights, start_.load_path, &unpaired);
+  if (!fault.empty()) throw refuse(fault);
+  if (unpaired && rank0_)  // written before the pairing checks existed
+    std::fprintf(stderr, "warning: %s predates the pairing checks (no weights digest); trusting it\n", state_file_.c_str());
   return p;
 }
 
@@ -650,25 +656,7 @@ StateDict Run::saved_weights() const {
 void Run::save(const std::string& checkpoint, bool with_state) {
   if (!all_finite(model_))
     throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
-  const bool writes_state = with_state && (rank0_ || sharded_);
-  StateDict state;
-  if (writes_state) {
-    state = pos_.state_dict();
-    state.emplace_back("run.precision_bits", at::tensor(precision_bits(cfg_)));
-    state.emplace_back("run.weights_digest", at::tensor(weights_digest(saved_weights())));
-    if (cfg_.fine_tuning())
-      for (auto& kv : origin_.state_dict()) state.push_back(std::move(kv));
-    if (!env_.enabled() || sharded_) {  // this process's generator (LoRA dropout); per rank only when sharded
-      at::Generator gen = default_generator(device_);
-      std::lock_guard<std::mutex> hold(gen.mutex());
-      state.emplace_back("run.rng_state", gen.get_state());
-    }
-    for (auto& kv : optimizer_->state_dict()) state.push_back(std::move(kv));
-  }
-  // old state gone, then the weights, then the new state: a crash between leaves no stale pair
-  agreed([&] { if (writes_state) dir_.remove_state(checkpoint, sharding()); });
-  agreed([&] { if (rank0_) dir_.save_weights(checkpoint, saved_weights()); });
-  agreed([&] { if (writes_state) dir_.save_state(checkpoint, state, sharding()); });
+  checkpointer_->save(checkpoint, saved_weights(), with_state);
 }
 
 }  // namespace rwkv7

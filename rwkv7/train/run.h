@@ -17,6 +17,7 @@
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/model.h"
 #include "rwkv7/model/model_config.h"
+#include "rwkv7/train/checkpointer.h"
 #include "rwkv7/train/config.h"
 #include "rwkv7/train/distributed.h"
 #include "rwkv7/peft/fine_tune_origin.h"
@@ -130,10 +131,12 @@ class Run {
   void check_train_parts() const;
   Batch document_batch(int64_t epoch, int64_t step_in_epoch) const;  // dataload: pad
   void build_optimizer(const StateDict& training_state);
+  void add_checkpointed_parts();
   StateSharding sharding() const;
   at::TensorOptions collective_options() const;
   void agreed(const std::function<void()>& what);  // all ranks succeed, or all throw
 
+  std::unique_ptr<Checkpointer> checkpointer_;  // what is saved, where; what a resume reads
   std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
   bool sharded_ = false;  // ZeRO-1
   bool fused_loss_ = false;  // the cross-entropy as one op (fused_ops: 1)
