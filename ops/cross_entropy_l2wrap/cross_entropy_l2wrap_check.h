@@ -15,4 +15,9 @@ inline void check_cross_entropy_l2wrap(const char* op, const at::Tensor& logits,
               ": argument 'targets' must be int64 on ", logits.device());
 }
 
+// The backward's output gradient: the loss is a scalar, so one value.
+inline void check_cross_entropy_l2wrap_dloss(const char* op, const at::Tensor& dloss) {
+  TORCH_CHECK(dloss.numel() == 1, op, ": argument 'dloss' must hold one value");
+}
+
 }  // namespace rwkv7_ops

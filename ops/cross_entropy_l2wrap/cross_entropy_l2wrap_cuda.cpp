@@ -34,7 +34,7 @@ at::Tensor cross_entropy_l2wrap_backward_cuda(const at::Tensor& logits, const at
                                               const at::Tensor& dloss) {
   const char* op = "rwkv7::cross_entropy_l2wrap_backward (CUDA)";
   check_cross_entropy_l2wrap(op, logits, targets);
-  TORCH_CHECK(dloss.numel() == 1, op, ": argument 'dloss' must hold one value");
+  check_cross_entropy_l2wrap_dloss(op, dloss);
   const auto dtype = cuda_kernel_dtype(logits, op, "logits");
   c10::cuda::CUDAGuard guard(logits.device());
   const at::Tensor X = logits.contiguous(), Y = targets.contiguous(), G = dloss.to(at::kFloat).contiguous();

@@ -21,4 +21,11 @@ inline void check_kk_pre(const char* op, const at::Tensor& k, const at::Tensor& 
                 ": every argument must have the dtype and device of 'k' (", k.scalar_type(), " on ", k.device(), ")");
 }
 
+// The backward's three output gradients, each shaped like 'k'.
+inline void check_kk_pre_output_grads(const char* op, const at::Tensor& k, const at::Tensor& dk_out,
+                                      const at::Tensor& dneg_kk, const at::Tensor& dkk_a) {
+  for (const at::Tensor* g : {&dk_out, &dneg_kk, &dkk_a})
+    TORCH_CHECK(g->sizes() == k.sizes(), op, ": the output gradients must be shaped like 'k'");
+}
+
 }  // namespace rwkv7_ops

@@ -23,9 +23,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> kk_pre_cuda(const at::Tensor& k, 
   const at::Tensor K = k.contiguous(), A = a_in.contiguous(), A0 = a0.contiguous(), KK = k_k.contiguous(),
                    KA = k_a.contiguous();
   at::Tensor k_out = at::empty_like(K), neg_kk = at::empty_like(K), kk_a = at::empty_like(K);
-  check_cuda_launch(rwkv7_cuda::kk_pre_forward(dtype, K.size(0) * K.size(1), int(K.size(2)), int(H), K.data_ptr(),
-                                               A.data_ptr(), A0.data_ptr(), KK.data_ptr(), KA.data_ptr(),
-                                               k_out.data_ptr(), neg_kk.data_ptr(), kk_a.data_ptr(),
+  rwkv7_cuda::KkPreForwardArgs args;
+  args.in = {K.data_ptr(), A.data_ptr(), A0.data_ptr(), KK.data_ptr(), KA.data_ptr()};
+  args.out = {k_out.data_ptr(), neg_kk.data_ptr(), kk_a.data_ptr()};
+  check_cuda_launch(rwkv7_cuda::kk_pre_forward(dtype, K.size(0) * K.size(1), int(K.size(2)), int(H), args,
                                                at::cuda::getCurrentCUDAStream()),
                     op);
   return {k_out, neg_kk, kk_a};
@@ -36,8 +37,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
     int64_t H, const at::Tensor& dk_out, const at::Tensor& dneg, const at::Tensor& dkka) {
   const char* op = "rwkv7::kk_pre_backward (CUDA)";
   check_kk_pre(op, k, a_in, a0, k_k, k_a, H);
-  for (const at::Tensor* g : {&dk_out, &dneg, &dkka})
-    TORCH_CHECK(g->sizes() == k.sizes(), op, ": the output gradients must be shaped like 'k'");
+  check_kk_pre_output_grads(op, k, dk_out, dneg, dkka);
   const auto dtype = cuda_kernel_dtype(k, op, "k");
   c10::cuda::CUDAGuard guard(k.device());
   auto in = [&](const at::Tensor& t) { return t.to(k.scalar_type()).contiguous(); };
@@ -48,10 +48,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
   at::Tensor dk = at::empty_like(K), da_in = at::empty_like(K), da0 = at::empty_like(A0), dk_k = at::empty_like(A0),
              dk_a = at::empty_like(A0);
   at::Tensor partial = at::empty({rwkv7_cuda::kk_pre_partial_floats(rows, C)}, K.options().dtype(at::kFloat));
-  check_cuda_launch(rwkv7_cuda::kk_pre_backward(dtype, rows, C, int(H), K.data_ptr(), A.data_ptr(), A0.data_ptr(),
-                                                KK.data_ptr(), KA.data_ptr(), DK.data_ptr(), DN.data_ptr(),
-                                                DKA.data_ptr(), dk.data_ptr(), da_in.data_ptr(), da0.data_ptr(),
-                                                dk_k.data_ptr(), dk_a.data_ptr(), partial.data_ptr<float>(),
+  rwkv7_cuda::KkPreBackwardArgs args;
+  args.in = {K.data_ptr(), A.data_ptr(), A0.data_ptr(), KK.data_ptr(), KA.data_ptr()};
+  args.dout = {DK.data_ptr(), DN.data_ptr(), DKA.data_ptr()};
+  args.grad = {dk.data_ptr(), da_in.data_ptr(), da0.data_ptr(), dk_k.data_ptr(), dk_a.data_ptr()};
+  check_cuda_launch(rwkv7_cuda::kk_pre_backward(dtype, rows, C, int(H), args, partial.data_ptr<float>(),
                                                 at::cuda::getCurrentCUDAStream()),
                     op);
   return {dk, da_in, da0, dk_k, dk_a};

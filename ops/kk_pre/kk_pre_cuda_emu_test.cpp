@@ -32,17 +32,20 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
   for (auto& t : out) t = at::empty_like(k);
   for (int i = 0; i < 5; ++i) grads[i] = at::empty_like(in[i]);
   at::Tensor partial = at::full({long(rwkv7_cuda::head_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
+  const rwkv7_cuda::KkPreInputs inputs{in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
+                                       in[4].data_ptr()};
+  rwkv7_cuda::KkPreForwardArgs forward;
+  forward.in = inputs;
+  forward.out = {out[0].data_ptr(), out[1].data_ptr(), out[2].data_ptr()};
+  rwkv7_cuda::KkPreBackwardArgs backward;
+  backward.in = inputs;
+  backward.dout = {dout[0].data_ptr(), dout[1].data_ptr(), dout[2].data_ptr()};
+  backward.grad = {grads[0].data_ptr(), grads[1].data_ptr(), grads[2].data_ptr(), grads[3].data_ptr(),
+                   grads[4].data_ptr()};
   auto launch = [&](auto element) {
     using E = decltype(element);
-    EXPECT_EQ(rwkv7_cuda::launch_kk_pre_forward<E>(rows, C, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
-                                                   in[3].data_ptr(), in[4].data_ptr(), out[0].data_ptr(),
-                                                   out[1].data_ptr(), out[2].data_ptr(), nullptr),
-              cudaSuccess);
-    EXPECT_EQ(rwkv7_cuda::launch_kk_pre_backward<E>(
-                  rows, C, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
-                  in[4].data_ptr(), dout[0].data_ptr(), dout[1].data_ptr(), dout[2].data_ptr(), grads[0].data_ptr(),
-                  grads[1].data_ptr(), grads[2].data_ptr(), grads[3].data_ptr(), grads[4].data_ptr(),
-                  partial.data_ptr<float>(), nullptr),
+    EXPECT_EQ(rwkv7_cuda::launch_kk_pre_forward<E>(rows, C, H, forward, nullptr), cudaSuccess);
+    EXPECT_EQ(rwkv7_cuda::launch_kk_pre_backward<E>(rows, C, H, backward, partial.data_ptr<float>(), nullptr),
               cudaSuccess);
   };
   testing::with_element_type(dtype, launch);
@@ -71,8 +74,7 @@ TEST(CudaEmu, KkPreHeadSize64MatchesComposite) { check(2, 35, 2, 64, 3); }
 TEST(CudaEmu, KkPreHeadSize128MatchesComposite) { check(1, 40, 1, 128, 4); }
 
 TEST(CudaEmu, KkPreLauncherRejectsBadShapes) {
-  EXPECT_EQ(rwkv7_cuda::launch_kk_pre_forward<float>(4, 96, 1, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                     nullptr, nullptr, nullptr),
+  EXPECT_EQ(rwkv7_cuda::launch_kk_pre_forward<float>(4, 96, 1, rwkv7_cuda::KkPreForwardArgs{}, nullptr),
             cudaErrorInvalidValue);  // N = 96: not a power of two
 }
 

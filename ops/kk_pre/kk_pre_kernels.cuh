@@ -8,6 +8,7 @@
 #pragma once
 
 #include "../cuda_common.cuh"
+#include "kk_pre_launch_args.h"
 
 namespace rwkv7_cuda {
 namespace {
@@ -80,32 +81,34 @@ __global__ void kk_pre_backward_kernel(long rows, int C, const T* __restrict__ k
 }
 
 template <typename T>
-cudaError_t launch_kk_pre_forward(long rows, int C, int H, const void* k, const void* a_in, const void* a0,
-                                  const void* k_k, const void* k_a, void* k_out, void* neg_kk, void* kk_a,
-                                  cudaStream_t stream) {
+cudaError_t launch_kk_pre_forward(long rows, int C, int H, const KkPreForwardArgs& args, cudaStream_t stream) {
   if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const KkPreInputs& in = args.in;
+  const KkPreOutputs& out = args.out;
   return LAUNCH_KERNEL(kk_pre_forward_kernel<T>, dim3(unsigned(H), unsigned(head_row_blocks(rows))),
-                       dim3(unsigned(C / H)), stream, rows, C, static_cast<const T*>(k),
-                       static_cast<const T*>(a_in), static_cast<const T*>(a0), static_cast<const T*>(k_k),
-                       static_cast<const T*>(k_a), static_cast<T*>(k_out), static_cast<T*>(neg_kk),
-                       static_cast<T*>(kk_a));
+                       dim3(unsigned(C / H)), stream, rows, C, static_cast<const T*>(in.k),
+                       static_cast<const T*>(in.a_in), static_cast<const T*>(in.a0), static_cast<const T*>(in.k_k),
+                       static_cast<const T*>(in.k_a), static_cast<T*>(out.k_out), static_cast<T*>(out.neg_kk),
+                       static_cast<T*>(out.kk_a));
 }
 
 // `partial`: float [head_row_blocks(rows) * 3 * C] of scratch.
 template <typename T>
-cudaError_t launch_kk_pre_backward(long rows, int C, int H, const void* k, const void* a_in, const void* a0,
-                                   const void* k_k, const void* k_a, const void* dk_out, const void* dneg,
-                                   const void* dkka, void* dk, void* da_in, void* da0, void* dk_k, void* dk_a,
-                                   float* partial, cudaStream_t stream) {
+cudaError_t launch_kk_pre_backward(long rows, int C, int H, const KkPreBackwardArgs& args, float* partial,
+                                   cudaStream_t stream) {
   if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const KkPreInputs& in = args.in;
+  const KkPreOutputGrads& dout = args.dout;
+  const KkPreGrads& grad = args.grad;
   const int blocks = head_row_blocks(rows);
   cudaError_t err = LAUNCH_KERNEL(
       kk_pre_backward_kernel<T>, dim3(unsigned(H), unsigned(blocks)), dim3(unsigned(C / H)), stream, rows, C,
-      static_cast<const T*>(k), static_cast<const T*>(a_in), static_cast<const T*>(a0), static_cast<const T*>(k_k),
-      static_cast<const T*>(k_a), static_cast<const T*>(dk_out), static_cast<const T*>(dneg),
-      static_cast<const T*>(dkka), static_cast<T*>(dk), static_cast<T*>(da_in), partial);
+      static_cast<const T*>(in.k), static_cast<const T*>(in.a_in), static_cast<const T*>(in.a0),
+      static_cast<const T*>(in.k_k), static_cast<const T*>(in.k_a), static_cast<const T*>(dout.dk_out),
+      static_cast<const T*>(dout.dneg_kk), static_cast<const T*>(dout.dkk_a), static_cast<T*>(grad.dk),
+      static_cast<T*>(grad.da_in), partial);
   if (err != cudaSuccess) return err;
-  void* outs[3] = {da0, dk_k, dk_a};
+  void* outs[3] = {grad.da0, grad.dk_k, grad.dk_a};
   return launch_sum_partial_vectors<T>(blocks, 3, C, partial, outs, stream);
 }
 

@@ -26,11 +26,12 @@ at::Tensor lnx_rkvres_xg_cuda(const at::Tensor& y, const at::Tensor& r, const at
   const at::Tensor Y = y.contiguous(), R = r.contiguous(), K = k.contiguous(), V = v.contiguous(),
                    RK = r_k.contiguous(), G = g.contiguous(), W = ln_w.contiguous(), Bias = ln_b.contiguous();
   at::Tensor out = at::empty_like(Y);
+  rwkv7_cuda::LnxRkvresXgForwardArgs args;
+  args.in = {Y.data_ptr(), R.data_ptr(), K.data_ptr(), V.data_ptr(), RK.data_ptr(), G.data_ptr(), W.data_ptr(),
+             Bias.data_ptr()};
+  args.out = out.data_ptr();
   check_cuda_launch(rwkv7_cuda::lnx_rkvres_xg_forward(dtype, Y.size(0) * Y.size(1), int(Y.size(2)), int(H),
-                                                      float(eps), Y.data_ptr(), R.data_ptr(), K.data_ptr(),
-                                                      V.data_ptr(), RK.data_ptr(), G.data_ptr(), W.data_ptr(),
-                                                      Bias.data_ptr(), out.data_ptr(),
-                                                      at::cuda::getCurrentCUDAStream()),
+                                                      float(eps), args, at::cuda::getCurrentCUDAStream()),
                     op);
   return out;
 }
@@ -54,12 +55,14 @@ Grads lnx_rkvres_xg_backward_cuda(const at::Tensor& y, const at::Tensor& r, cons
              dln_b = at::empty_like(Bias);
   at::Tensor partial =
       at::empty({rwkv7_cuda::lnx_rkvres_xg_partial_floats(rows, C)}, Y.options().dtype(at::kFloat));
-  check_cuda_launch(rwkv7_cuda::lnx_rkvres_xg_backward(
-                        dtype, rows, C, int(H), float(eps), Y.data_ptr(), R.data_ptr(), K.data_ptr(), V.data_ptr(),
-                        RK.data_ptr(), G.data_ptr(), W.data_ptr(), Bias.data_ptr(), DOUT.data_ptr(), dy.data_ptr(),
-                        dr.data_ptr(), dk.data_ptr(), dv.data_ptr(), dr_k.data_ptr(), dg.data_ptr(),
-                        dln_w.data_ptr(), dln_b.data_ptr(), partial.data_ptr<float>(),
-                        at::cuda::getCurrentCUDAStream()),
+  rwkv7_cuda::LnxRkvresXgBackwardArgs args;
+  args.in = {Y.data_ptr(), R.data_ptr(), K.data_ptr(), V.data_ptr(), RK.data_ptr(), G.data_ptr(), W.data_ptr(),
+             Bias.data_ptr()};
+  args.dout = DOUT.data_ptr();
+  args.grad = {dy.data_ptr(), dr.data_ptr(), dk.data_ptr(), dv.data_ptr(), dr_k.data_ptr(), dg.data_ptr(),
+               dln_w.data_ptr(), dln_b.data_ptr()};
+  check_cuda_launch(rwkv7_cuda::lnx_rkvres_xg_backward(dtype, rows, C, int(H), float(eps), args,
+                                                       partial.data_ptr<float>(), at::cuda::getCurrentCUDAStream()),
                     op);
   return {dy, dr, dk, dv, dr_k, dg, dln_w, dln_b};
 }

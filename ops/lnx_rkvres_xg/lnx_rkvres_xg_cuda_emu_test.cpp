@@ -37,18 +37,19 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype, int
   Tensors grads(8);  // dy, dr, dk, dv, dr_k, dg, dln_w, dln_b
   for (int i = 0; i < 8; ++i) grads[i] = at::empty_like(in[i]);
   at::Tensor partial = at::full({long(rwkv7_cuda::head_row_blocks(rows)) * 3 * C}, NAN, at::kFloat);
+  const rwkv7_cuda::LnxRkvresXgInputs inputs{in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
+                                              in[3].data_ptr(), in[4].data_ptr(), in[5].data_ptr(),
+                                              in[6].data_ptr(), in[7].data_ptr()};
+  const rwkv7_cuda::LnxRkvresXgForwardArgs forward{inputs, out.data_ptr()};
+  const rwkv7_cuda::LnxRkvresXgBackwardArgs backward{
+      inputs, dout[0].data_ptr(),
+      {grads[0].data_ptr(), grads[1].data_ptr(), grads[2].data_ptr(), grads[3].data_ptr(), grads[4].data_ptr(),
+       grads[5].data_ptr(), grads[6].data_ptr(), grads[7].data_ptr()}};
   auto launch = [&](auto element) {
     using E = decltype(element);
-    EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_forward<E>(
-                  rows, C, H, eps, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
-                  in[4].data_ptr(), in[5].data_ptr(), in[6].data_ptr(), in[7].data_ptr(), out.data_ptr(), nullptr),
-              cudaSuccess);
-    EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_backward<E>(
-                  rows, C, H, eps, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
-                  in[4].data_ptr(), in[5].data_ptr(), in[6].data_ptr(), in[7].data_ptr(), dout[0].data_ptr(),
-                  grads[0].data_ptr(), grads[1].data_ptr(), grads[2].data_ptr(), grads[3].data_ptr(),
-                  grads[4].data_ptr(), grads[5].data_ptr(), grads[6].data_ptr(), grads[7].data_ptr(),
-                  partial.data_ptr<float>(), nullptr),
+    EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_forward<E>(rows, C, H, eps, forward, nullptr), cudaSuccess);
+    EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_backward<E>(rows, C, H, eps, backward, partial.data_ptr<float>(),
+                                                           nullptr),
               cudaSuccess);
   };
   testing::with_element_type(dtype, launch);
@@ -80,17 +81,15 @@ TEST(CudaEmu, LnxRkvresXgHeadSize128MatchesComposite) { check(1, 20, 1, 128, 6);
 
 TEST(CudaEmu, LnxRkvresXgLauncherRejectsBadShapes) {
   auto forward = [](long rows, int C, int H) {
-    return rwkv7_cuda::launch_lnx_rkvres_xg_forward<float>(rows, C, H, 1e-5f, nullptr, nullptr, nullptr, nullptr,
-                                                           nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    return rwkv7_cuda::launch_lnx_rkvres_xg_forward<float>(rows, C, H, 1e-5f, rwkv7_cuda::LnxRkvresXgForwardArgs{},
+                                                           nullptr);
   };
   EXPECT_EQ(forward(4, 96, 1), cudaErrorInvalidValue);            // N = 96: not a power of two
   EXPECT_EQ(forward(4, 100, 3), cudaErrorInvalidValue);           // C not a multiple of H
   EXPECT_EQ(forward(0, 64, 1), cudaErrorInvalidValue);            // no rows
   EXPECT_EQ(forward(65536L * 32, 64, 1), cudaErrorInvalidValue);  // 65536 row blocks: over gridDim.y's 65535
-  EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_backward<float>(4, 2048, 1, 1e-5f, nullptr, nullptr, nullptr, nullptr,
-                                                             nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                             nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                             nullptr, nullptr, nullptr),
+  EXPECT_EQ(rwkv7_cuda::launch_lnx_rkvres_xg_backward<float>(4, 2048, 1, 1e-5f, rwkv7_cuda::LnxRkvresXgBackwardArgs{},
+                                                             nullptr, nullptr),
             cudaErrorInvalidValue);  // N = 2048: more threads than a block has
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../cuda_common.cuh"
+#include "lnx_rkvres_xg_launch_args.h"
 
 namespace rwkv7_cuda {
 namespace {
@@ -86,34 +87,34 @@ __global__ void lnx_rkvres_xg_backward_kernel(long rows, int C, float eps, const
 }
 
 template <typename T>
-cudaError_t launch_lnx_rkvres_xg_forward(long rows, int C, int H, float eps, const void* y, const void* r,
-                                         const void* k, const void* v, const void* r_k, const void* g,
-                                         const void* ln_w, const void* ln_b, void* out, cudaStream_t stream) {
+cudaError_t launch_lnx_rkvres_xg_forward(long rows, int C, int H, float eps, const LnxRkvresXgForwardArgs& args,
+                                         cudaStream_t stream) {
   if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const LnxRkvresXgInputs& in = args.in;
   return LAUNCH_KERNEL(lnx_rkvres_xg_forward_kernel<T>, dim3(unsigned(H), unsigned(head_row_blocks(rows))),
-                       dim3(unsigned(C / H)), stream, rows, C, eps, static_cast<const T*>(y),
-                       static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
-                       static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w),
-                       static_cast<const T*>(ln_b), static_cast<T*>(out));
+                       dim3(unsigned(C / H)), stream, rows, C, eps, static_cast<const T*>(in.y),
+                       static_cast<const T*>(in.r), static_cast<const T*>(in.k), static_cast<const T*>(in.v),
+                       static_cast<const T*>(in.r_k), static_cast<const T*>(in.g), static_cast<const T*>(in.ln_w),
+                       static_cast<const T*>(in.ln_b), static_cast<T*>(args.out));
 }
 
 // `partial`: float [head_row_blocks(rows) * 3 * C] of scratch.
 template <typename T>
-cudaError_t launch_lnx_rkvres_xg_backward(long rows, int C, int H, float eps, const void* y, const void* r,
-                                          const void* k, const void* v, const void* r_k, const void* g,
-                                          const void* ln_w, const void* ln_b, const void* dout, void* dy, void* dr,
-                                          void* dk, void* dv, void* dr_k, void* dg, void* dln_w, void* dln_b,
+cudaError_t launch_lnx_rkvres_xg_backward(long rows, int C, int H, float eps, const LnxRkvresXgBackwardArgs& args,
                                           float* partial, cudaStream_t stream) {
   if (!head_blocks_shape_ok(rows, C, H)) return cudaErrorInvalidValue;
+  const LnxRkvresXgInputs& in = args.in;
+  const LnxRkvresXgGrads& grad = args.grad;
   const int blocks = head_row_blocks(rows);
   cudaError_t err = LAUNCH_KERNEL(
       lnx_rkvres_xg_backward_kernel<T>, dim3(unsigned(H), unsigned(blocks)), dim3(unsigned(C / H)), stream, rows, C,
-      eps, static_cast<const T*>(y), static_cast<const T*>(r), static_cast<const T*>(k), static_cast<const T*>(v),
-      static_cast<const T*>(r_k), static_cast<const T*>(g), static_cast<const T*>(ln_w), static_cast<const T*>(ln_b),
-      static_cast<const T*>(dout), static_cast<T*>(dy), static_cast<T*>(dr), static_cast<T*>(dk),
-      static_cast<T*>(dv), static_cast<T*>(dg), partial);
+      eps, static_cast<const T*>(in.y), static_cast<const T*>(in.r), static_cast<const T*>(in.k),
+      static_cast<const T*>(in.v), static_cast<const T*>(in.r_k), static_cast<const T*>(in.g),
+      static_cast<const T*>(in.ln_w), static_cast<const T*>(in.ln_b), static_cast<const T*>(args.dout),
+      static_cast<T*>(grad.dy), static_cast<T*>(grad.dr), static_cast<T*>(grad.dk), static_cast<T*>(grad.dv),
+      static_cast<T*>(grad.dg), partial);
   if (err != cudaSuccess) return err;
-  void* outs[3] = {dr_k, dln_w, dln_b};
+  void* outs[3] = {grad.dr_k, grad.dln_w, grad.dln_b};
   return launch_sum_partial_vectors<T>(blocks, 3, C, partial, outs, stream);
 }
 

@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "../cuda_op_util.h"
+#include "relu_square_check.h"
 #include "relu_square_cuda_kernels.h"
 
 namespace rwkv7_ops {
@@ -26,7 +27,7 @@ at::Tensor relu_square_cuda(const at::Tensor& x) {
 
 at::Tensor relu_square_backward_cuda(const at::Tensor& x, const at::Tensor& dout) {
   const char* op = "rwkv7::relu_square_backward (CUDA)";
-  TORCH_CHECK(dout.sizes() == x.sizes(), op, ": argument 'dout' must be shaped like 'x'");
+  check_relu_square_dout(op, x, dout);
   const auto dtype = cuda_kernel_dtype(x, op, "x");
   c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor X = x.contiguous(), D = dout.to(x.scalar_type()).contiguous();

@@ -17,4 +17,11 @@ inline void check_token_shift_mix(const char* op, const at::Tensor& x, const at:
               ": 'mix' must have the dtype and device of 'x' (", x.scalar_type(), " on ", x.device(), ")");
 }
 
+// The backward's output gradient: [n, B, T, C].
+inline void check_token_shift_mix_dout(const char* op, const at::Tensor& x, const at::Tensor& mix,
+                                       const at::Tensor& dout) {
+  TORCH_CHECK(dout.sizes() == at::IntArrayRef({mix.size(0), x.size(0), x.size(1), x.size(2)}), op,
+              ": argument 'dout' must be [n, B, T, C]");
+}
+
 }  // namespace rwkv7_ops

@@ -35,7 +35,7 @@ std::tuple<at::Tensor, at::Tensor> token_shift_mix_backward_cuda(const at::Tenso
   const auto dtype = cuda_kernel_dtype(x, op, "x");
   c10::cuda::CUDAGuard guard(x.device());
   const int B = int(x.size(0)), T = int(x.size(1)), C = int(x.size(2)), n = int(mix.size(0));
-  TORCH_CHECK(dout.sizes() == at::IntArrayRef({n, B, T, C}), op, ": argument 'dout' must be [n, B, T, C]");
+  check_token_shift_mix_dout(op, x, mix, dout);
   const at::Tensor X = x.contiguous(), M = mix.contiguous(), DO = dout.to(x.scalar_type()).contiguous();
   at::Tensor dx = at::empty_like(X), dmix = at::empty_like(M);
   at::Tensor partial = at::empty({rwkv7_cuda::token_shift_mix_partial_floats(B, T, C, n)}, X.options().dtype(at::kFloat));

@@ -18,4 +18,9 @@ inline void check_vres_gate(const char* op, const at::Tensor& v, const at::Tenso
                 ": every argument must have the dtype and device of 'v' (", v.scalar_type(), " on ", v.device(), ")");
 }
 
+// The backward's output gradient, shaped like 'v'.
+inline void check_vres_gate_dout(const char* op, const at::Tensor& v, const at::Tensor& dout) {
+  TORCH_CHECK(dout.sizes() == v.sizes(), op, ": argument 'dout' must be shaped like 'v'");
+}
+
 }  // namespace rwkv7_ops

@@ -21,8 +21,10 @@ at::Tensor vres_gate_cuda(const at::Tensor& v, const at::Tensor& v_first, const 
   c10::cuda::CUDAGuard guard(v.device());
   const at::Tensor V = v.contiguous(), VF = v_first.contiguous(), VI = v_in.contiguous(), V0 = v0.contiguous();
   at::Tensor out = at::empty_like(V);
-  check_cuda_launch(rwkv7_cuda::vres_gate_forward(dtype, V.size(0) * V.size(1), int(V.size(2)), V.data_ptr(),
-                                                  VF.data_ptr(), VI.data_ptr(), V0.data_ptr(), out.data_ptr(),
+  rwkv7_cuda::VresGateForwardArgs args;
+  args.in = {V.data_ptr(), VF.data_ptr(), VI.data_ptr(), V0.data_ptr()};
+  args.out = out.data_ptr();
+  check_cuda_launch(rwkv7_cuda::vres_gate_forward(dtype, V.size(0) * V.size(1), int(V.size(2)), args,
                                                   at::cuda::getCurrentCUDAStream()),
                     op);
   return out;
@@ -33,7 +35,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> vres_gate_backward_cu
     const at::Tensor& dout) {
   const char* op = "rwkv7::vres_gate_backward (CUDA)";
   check_vres_gate(op, v, v_first, v_in, v0);
-  TORCH_CHECK(dout.sizes() == v.sizes(), op, ": argument 'dout' must be shaped like 'v'");
+  check_vres_gate_dout(op, v, dout);
   const auto dtype = cuda_kernel_dtype(v, op, "v");
   c10::cuda::CUDAGuard guard(v.device());
   const at::Tensor V = v.contiguous(), VF = v_first.contiguous(), VI = v_in.contiguous(), V0 = v0.contiguous(),
@@ -42,9 +44,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> vres_gate_backward_cu
   const int C = int(V.size(2));
   at::Tensor dv = at::empty_like(V), dvf = at::empty_like(V), dvi = at::empty_like(V), dv0 = at::empty_like(V0);
   at::Tensor partial = at::empty({rwkv7_cuda::vres_gate_partial_floats(rows, C)}, V.options().dtype(at::kFloat));
-  check_cuda_launch(rwkv7_cuda::vres_gate_backward(dtype, rows, C, V.data_ptr(), VF.data_ptr(), VI.data_ptr(),
-                                                   V0.data_ptr(), D.data_ptr(), dv.data_ptr(), dvf.data_ptr(),
-                                                   dvi.data_ptr(), dv0.data_ptr(), partial.data_ptr<float>(),
+  rwkv7_cuda::VresGateBackwardArgs args;
+  args.in = {V.data_ptr(), VF.data_ptr(), VI.data_ptr(), V0.data_ptr()};
+  args.dout = D.data_ptr();
+  args.grad = {dv.data_ptr(), dvf.data_ptr(), dvi.data_ptr(), dv0.data_ptr()};
+  check_cuda_launch(rwkv7_cuda::vres_gate_backward(dtype, rows, C, args, partial.data_ptr<float>(),
                                                    at::cuda::getCurrentCUDAStream()),
                     op);
   return {dv, dvf, dvi, dv0};

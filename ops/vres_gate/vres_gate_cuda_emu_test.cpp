@@ -22,15 +22,14 @@ Tensors kernel(const Tensors& in, const Tensors& dout, at::ScalarType dtype) {
   Tensors g;
   for (const auto& t : in) g.push_back(at::empty_like(t));
   at::Tensor partial = at::full({long(rwkv7_cuda::vres_gate_partials(rows)) * C}, NAN, at::kFloat);
+  const rwkv7_cuda::VresGateInputs inputs{in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr()};
+  const rwkv7_cuda::VresGateForwardArgs forward{inputs, out.data_ptr()};
+  const rwkv7_cuda::VresGateBackwardArgs backward{
+      inputs, dout[0].data_ptr(), {g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr()}};
   auto launch = [&](auto element) {
     using E = decltype(element);
-    EXPECT_EQ(rwkv7_cuda::launch_vres_gate_forward<E>(rows, C, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
-                                                      in[3].data_ptr(), out.data_ptr(), nullptr),
-              cudaSuccess);
-    EXPECT_EQ(rwkv7_cuda::launch_vres_gate_backward<E>(rows, C, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
-                                                       in[3].data_ptr(), dout[0].data_ptr(), g[0].data_ptr(),
-                                                       g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr(),
-                                                       partial.data_ptr<float>(), nullptr),
+    EXPECT_EQ(rwkv7_cuda::launch_vres_gate_forward<E>(rows, C, forward, nullptr), cudaSuccess);
+    EXPECT_EQ(rwkv7_cuda::launch_vres_gate_backward<E>(rows, C, backward, partial.data_ptr<float>(), nullptr),
               cudaSuccess);
   };
   testing::with_element_type(dtype, launch);

@@ -10,21 +10,15 @@ namespace rwkv7_cuda {
 
 long vres_gate_partial_floats(long rows, int C) { return long(vres_gate_partials(rows)) * C; }
 
-cudaError_t vres_gate_forward(DType dtype, long rows, int C, const void* v, const void* v_first, const void* v_in,
-                              const void* v0, void* out, cudaStream_t stream) {
-  return dtype == DType::kBFloat16
-             ? launch_vres_gate_forward<__nv_bfloat16>(rows, C, v, v_first, v_in, v0, out, stream)
-             : launch_vres_gate_forward<float>(rows, C, v, v_first, v_in, v0, out, stream);
+cudaError_t vres_gate_forward(DType dtype, long rows, int C, const VresGateForwardArgs& args, cudaStream_t stream) {
+  return dtype == DType::kBFloat16 ? launch_vres_gate_forward<__nv_bfloat16>(rows, C, args, stream)
+                                   : launch_vres_gate_forward<float>(rows, C, args, stream);
 }
 
-cudaError_t vres_gate_backward(DType dtype, long rows, int C, const void* v, const void* v_first, const void* v_in,
-                               const void* v0, const void* dout, void* dv, void* dv_first, void* dv_in, void* dv0,
-                               float* partial, cudaStream_t stream) {
-  return dtype == DType::kBFloat16
-             ? launch_vres_gate_backward<__nv_bfloat16>(rows, C, v, v_first, v_in, v0, dout, dv, dv_first, dv_in,
-                                                        dv0, partial, stream)
-             : launch_vres_gate_backward<float>(rows, C, v, v_first, v_in, v0, dout, dv, dv_first, dv_in, dv0,
-                                                partial, stream);
+cudaError_t vres_gate_backward(DType dtype, long rows, int C, const VresGateBackwardArgs& args, float* partial,
+                               cudaStream_t stream) {
+  return dtype == DType::kBFloat16 ? launch_vres_gate_backward<__nv_bfloat16>(rows, C, args, partial, stream)
+                                   : launch_vres_gate_backward<float>(rows, C, args, partial, stream);
 }
 
 }  // namespace rwkv7_cuda

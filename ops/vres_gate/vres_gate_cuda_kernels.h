@@ -4,16 +4,16 @@
 #include <cuda_runtime_api.h>
 
 #include "../cuda_dtype.h"
+#include "vres_gate_launch_args.h"
 
 namespace rwkv7_cuda {
 
 long vres_gate_partial_floats(long rows, int C);
 
-cudaError_t vres_gate_forward(DType dtype, long rows, int C, const void* v, const void* v_first, const void* v_in,
-                              const void* v0, void* out, cudaStream_t stream);
+cudaError_t vres_gate_forward(DType dtype, long rows, int C, const VresGateForwardArgs& args, cudaStream_t stream);
 
-cudaError_t vres_gate_backward(DType dtype, long rows, int C, const void* v, const void* v_first, const void* v_in,
-                               const void* v0, const void* dout, void* dv, void* dv_first, void* dv_in, void* dv0,
-                               float* partial, cudaStream_t stream);
+// `partial`: float [vres_gate_partial_floats(rows, C)] of scratch.
+cudaError_t vres_gate_backward(DType dtype, long rows, int C, const VresGateBackwardArgs& args, float* partial,
+                               cudaStream_t stream);
 
 }  // namespace rwkv7_cuda

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../cuda_common.cuh"
+#include "vres_gate_launch_args.h"
 
 namespace rwkv7_cuda {
 namespace {
@@ -56,31 +57,34 @@ __global__ void vres_gate_dv0_partial_kernel(long rows, int C, const T* __restri
 inline int vres_gate_partials(long rows) { return int((rows + kVresRowsPerPartial - 1) / kVresRowsPerPartial); }
 
 template <typename T>
-cudaError_t launch_vres_gate_forward(long rows, int C, const void* v, const void* v_first, const void* v_in,
-                                     const void* v0, void* out, cudaStream_t stream) {
+cudaError_t launch_vres_gate_forward(long rows, int C, const VresGateForwardArgs& args, cudaStream_t stream) {
   if (rows < 1 || C < 1) return cudaErrorInvalidValue;
+  const VresGateInputs& in = args.in;
   return LAUNCH_KERNEL(vres_gate_forward_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock), stream,
-                       rows * C, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
-                       static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<T*>(out));
+                       rows * C, C, static_cast<const T*>(in.v), static_cast<const T*>(in.v_first),
+                       static_cast<const T*>(in.v_in), static_cast<const T*>(in.v0), static_cast<T*>(args.out));
 }
 
 // `partial`: float [vres_gate_partials(rows) * C] of scratch.
 template <typename T>
-cudaError_t launch_vres_gate_backward(long rows, int C, const void* v, const void* v_first, const void* v_in,
-                                      const void* v0, const void* dout, void* dv, void* dv_first, void* dv_in,
-                                      void* dv0, float* partial, cudaStream_t stream) {
+cudaError_t launch_vres_gate_backward(long rows, int C, const VresGateBackwardArgs& args, float* partial,
+                                      cudaStream_t stream) {
   if (rows < 1 || C < 1 || vres_gate_partials(rows) > 65535) return cudaErrorInvalidValue;
+  const VresGateInputs& in = args.in;
+  const VresGateGrads& grad = args.grad;
   const int partials = vres_gate_partials(rows);
-  cudaError_t err = LAUNCH_KERNEL(vres_gate_backward_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock),
-                                  stream, rows * C, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
-                                  static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<const T*>(dout),
-                                  static_cast<T*>(dv), static_cast<T*>(dv_first), static_cast<T*>(dv_in));
+  cudaError_t err = LAUNCH_KERNEL(
+      vres_gate_backward_kernel<T>, dim3(blocks_for(rows * C)), dim3(kThreadsPerBlock), stream, rows * C, C,
+      static_cast<const T*>(in.v), static_cast<const T*>(in.v_first), static_cast<const T*>(in.v_in),
+      static_cast<const T*>(in.v0), static_cast<const T*>(args.dout), static_cast<T*>(grad.dv),
+      static_cast<T*>(grad.dv_first), static_cast<T*>(grad.dv_in));
   if (err != cudaSuccess) return err;
   err = LAUNCH_KERNEL(vres_gate_dv0_partial_kernel<T>, dim3(blocks_for(C), unsigned(partials)), dim3(kThreadsPerBlock),
-                      stream, rows, C, static_cast<const T*>(v), static_cast<const T*>(v_first),
-                      static_cast<const T*>(v_in), static_cast<const T*>(v0), static_cast<const T*>(dout), partial);
+                      stream, rows, C, static_cast<const T*>(in.v), static_cast<const T*>(in.v_first),
+                      static_cast<const T*>(in.v_in), static_cast<const T*>(in.v0), static_cast<const T*>(args.dout),
+                      partial);
   if (err != cudaSuccess) return err;
-  return launch_sum_partials<T>(partials, C, C, partial, dv0, stream);
+  return launch_sum_partials<T>(partials, C, C, partial, grad.dv0, stream);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include <array>
 
+#include "wkv7_cuda_shape.h"
+
 namespace rwkv7_ops {
 
 inline void check_wkv7_inputs(const char* op, const at::Tensor& r, const at::Tensor& w,
@@ -36,6 +38,15 @@ inline void check_same_as_r(const char* op, const char* name, const at::Tensor& 
   TORCH_CHECK(x.defined() && x.sizes() == r.sizes() && x.device() == r.device(), op,
               ": argument '", name, "' must match 'r' in shape and device, got ",
               x.defined() ? x.sizes() : at::IntArrayRef{});
+}
+
+// What the CUDA kernels (and so the CUDA-only pieces' Meta kernels) need beyond check_wkv7_inputs.
+inline void check_cuda_shape(const char* op, const at::Tensor& r) {
+  TORCH_CHECK(r.size(3) == 64 || r.size(3) == 128, op, ": argument 'r' has head size N = ", r.size(3),
+              "; the CUDA kernel needs N = 64 or 128");
+  TORCH_CHECK(r.size(1) % rwkv7_cuda::kChunk == 0, op, ": argument 'r' has T = ", r.size(1),
+              "; the CUDA kernel needs T to be a multiple of ", rwkv7_cuda::kChunk,
+              " (pad the sequence)");
 }
 
 // s0, WKV-7's initial state: [H, N, N] (one state every sample starts from) or [B, H, N, N],

@@ -16,14 +16,6 @@
 namespace rwkv7_ops {
 namespace {
 
-void check_cuda_shape(const char* op, const at::Tensor& r) {
-  TORCH_CHECK(r.size(3) == 64 || r.size(3) == 128, op, ": argument 'r' has head size N = ", r.size(3),
-              "; the CUDA kernel needs N = 64 or 128");
-  TORCH_CHECK(r.size(1) % rwkv7_cuda::kChunk == 0, op, ": argument 'r' has T = ", r.size(1),
-              "; the CUDA kernel needs T to be a multiple of ", rwkv7_cuda::kChunk,
-              " (pad the sequence)");
-}
-
 using rwkv7_cuda::DecayInput;
 
 // y, plus the saved state and S·a when `save_for_backward` (inference saves nothing); from the
@@ -48,14 +40,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     sa = at::empty(r.sizes(), f32);
   }
   const at::Tensor S0 = s0.defined() ? s0.to(at::kFloat).contiguous() : at::Tensor();
-  check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(),
-                                      V.data_ptr(), A.data_ptr(), Bt.data_ptr(), y.data_ptr(),
-                                      save_for_backward ? s.data_ptr<float>() : nullptr,
-                                      save_for_backward ? sa.data_ptr<float>() : nullptr,
-                                      at::cuda::getCurrentCUDAStream(),
-                                      S0.defined() ? S0.data_ptr<float>() : nullptr,
-                                      S0.defined() && S0.dim() == 4 ? long(H * N * N) : 0L),
-             op);
+  rwkv7_cuda::Wkv7ForwardArgs args;
+  args.in = {R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(), A.data_ptr(), Bt.data_ptr()};
+  args.y = y.data_ptr();
+  args.s = save_for_backward ? s.data_ptr<float>() : nullptr;
+  args.sa = save_for_backward ? sa.data_ptr<float>() : nullptr;
+  args.s0 = S0.defined() ? S0.data_ptr<float>() : nullptr;
+  args.s0_batch_stride = S0.defined() && S0.dim() == 4 ? long(H * N * N) : 0L;
+  check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), args,
+                                             at::cuda::getCurrentCUDAStream()),
+                    op);
   return {y, s, sa};
 }
 
@@ -90,13 +84,16 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
   auto g = [&] { return at::empty(r.sizes(), R.options()); };
   at::Tensor dr = g(), dw = g(), dk = g(), dv = g(), da = g(), db = g();
   at::Tensor ds0 = s0.defined() ? at::empty({B, H, N, N}, R.options().dtype(at::kFloat)) : at::Tensor();
-  check_cuda_launch(rwkv7_cuda::wkv7_backward(
-                 dtype, decay, int(B), int(T), int(H), int(N), R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(),
-                 A.data_ptr(), Bt.data_ptr(), DY.data_ptr(), S.data_ptr<float>(),
-                 SA.data_ptr<float>(), dr.data_ptr(), dw.data_ptr(), dk.data_ptr(),
-                 dv.data_ptr(), da.data_ptr(), db.data_ptr(), at::cuda::getCurrentCUDAStream(),
-                 ds0.defined() ? ds0.data_ptr<float>() : nullptr),
-             op);
+  rwkv7_cuda::Wkv7BackwardArgs args;
+  args.in = {R.data_ptr(), W.data_ptr(), K.data_ptr(), V.data_ptr(), A.data_ptr(), Bt.data_ptr()};
+  args.dy = DY.data_ptr();
+  args.s = S.data_ptr<float>();
+  args.sa = SA.data_ptr<float>();
+  args.grad = {dr.data_ptr(), dw.data_ptr(), dk.data_ptr(), dv.data_ptr(), da.data_ptr(), db.data_ptr()};
+  args.ds0 = ds0.defined() ? ds0.data_ptr<float>() : nullptr;
+  check_cuda_launch(rwkv7_cuda::wkv7_backward(dtype, decay, int(B), int(T), int(H), int(N), args,
+                                              at::cuda::getCurrentCUDAStream()),
+                    op);
   return {dr, dw, dk, dv, da, db, s0.defined() ? initial_state_gradient(ds0, s0) : at::Tensor()};
 }
 

@@ -36,6 +36,15 @@ struct KernelRun {
   std::vector<at::Tensor> grads;  // dr dw dk dv da db
 };
 
+// The launchers' pointers to the six inputs r, w, k, v, a, b and to their six gradients.
+rwkv7_cuda::Wkv7Inputs inputs_of(const std::vector<at::Tensor>& in) {
+  return {in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(), in[5].data_ptr()};
+}
+
+rwkv7_cuda::Wkv7Grads grads_of(const std::vector<at::Tensor>& g) {
+  return {g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr(), g[4].data_ptr(), g[5].data_ptr()};
+}
+
 // The op's CUDA wrapper does exactly this on a GPU: contiguous inputs of one dtype, the
 // forward saves its state, the backward takes dy and the saved state.
 // kN: the head size; kRaw: the case's "w" is the raw decay input x (wkv7_raw_decay's kernels).
@@ -52,19 +61,21 @@ KernelRun run_kernels(const Case& c, at::ScalarType dtype) {
   at::Tensor sa = at::empty({B, T, H, N}, at::kFloat);
   std::vector<at::Tensor> g;
   for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
+  rwkv7_cuda::Wkv7ForwardArgs forward;
+  forward.in = inputs_of(in);
+  forward.y = y.data_ptr();
+  forward.s = s.data_ptr<float>();
+  forward.sa = sa.data_ptr<float>();
+  rwkv7_cuda::Wkv7BackwardArgs backward;
+  backward.in = inputs_of(in);
+  backward.dy = dy.data_ptr();
+  backward.s = s.data_ptr<float>();
+  backward.sa = sa.data_ptr<float>();
+  backward.grad = grads_of(g);
   auto launch = [&](auto element) {
     using T_ = decltype(element);
-    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, kRaw>)(B, T, H, in[0].data_ptr(), in[1].data_ptr(),
-                                             in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
-                                             in[5].data_ptr(), y.data_ptr(), s.data_ptr<float>(),
-                                             sa.data_ptr<float>(), nullptr),
-              cudaSuccess);
-    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, kRaw>)(
-                  B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(),
-                  in[4].data_ptr(), in[5].data_ptr(), dy.data_ptr(), s.data_ptr<float>(),
-                  sa.data_ptr<float>(), g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(),
-                  g[3].data_ptr(), g[4].data_ptr(), g[5].data_ptr(), nullptr),
-              cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, kRaw>)(B, T, H, forward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, kRaw>)(B, T, H, backward, nullptr), cudaSuccess);
   };
   if (dtype == at::kBFloat16)
     launch(__nv_bfloat16{});
@@ -144,13 +155,16 @@ TEST(CudaEmu, Wkv7GoldenCasesFloat32) {
 
 // bf16: the inputs and outputs carry 8 mantissa bits; the bound is the CPU op's bf16 bound.
 TEST(CudaEmu, Wkv7GoldenCasesBFloat16) {
+  int tested = 0;
   for (auto& [name, c] : golden_cases()) {
     if (c["r"].size(1) % rwkv7_cuda::kChunk != 0) continue;
     std::string where;
     const double err = worst_error(run_kernels(c, at::kBFloat16), golden_of(c), &where);
     std::printf("  bf16 %s: worst %.2e (%s)\n", name.c_str(), err, where.c_str());
     EXPECT_LE(err, 1e-2) << name << ": " << where;
+    ++tested;
   }
+  EXPECT_EQ(tested, 2);  // B2_T32_H2 and B1_T64_H1_slowdecay (B1_T20_H1 has T % 16 != 0)
 }
 
 // ---- against the CPU op, on shapes that exercise the edges ----
@@ -232,19 +246,24 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, at::kFloat), sa = at::empty({B, T, H, N}, at::kFloat);
   std::vector<at::Tensor> g;
   for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
+  rwkv7_cuda::Wkv7ForwardArgs forward;
+  forward.in = inputs_of(in);
+  forward.y = y.data_ptr();
+  forward.s = s.data_ptr<float>();
+  forward.sa = sa.data_ptr<float>();
+  forward.s0 = S0.data_ptr<float>();
+  forward.s0_batch_stride = stride;
+  rwkv7_cuda::Wkv7BackwardArgs backward;
+  backward.in = inputs_of(in);
+  backward.dy = dy.data_ptr();
+  backward.s = s.data_ptr<float>();
+  backward.sa = sa.data_ptr<float>();
+  backward.grad = grads_of(g);
+  backward.ds0 = ds0.data_ptr<float>();
   auto launch = [&](auto element) {
     using T_ = decltype(element);
-    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, 64, false>)(B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(),
-                                                        in[3].data_ptr(), in[4].data_ptr(), in[5].data_ptr(),
-                                                        y.data_ptr(), s.data_ptr<float>(), sa.data_ptr<float>(),
-                                                        nullptr, S0.data_ptr<float>(), stride),
-              cudaSuccess);
-    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, 64, false>)(
-                  B, T, H, in[0].data_ptr(), in[1].data_ptr(), in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
-                  in[5].data_ptr(), dy.data_ptr(), s.data_ptr<float>(), sa.data_ptr<float>(), g[0].data_ptr(),
-                  g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr(), g[4].data_ptr(), g[5].data_ptr(), nullptr,
-                  ds0.data_ptr<float>()),
-              cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, 64, false>)(B, T, H, forward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, 64, false>)(B, T, H, backward, nullptr), cudaSuccess);
   };
   if (dtype == at::kBFloat16)
     launch(__nv_bfloat16{});
@@ -313,9 +332,12 @@ TEST(CudaEmu, Wkv7ForwardWithoutSavedStateGivesTheSameOutput) {
   at::Tensor y_saved = at::empty_like(in[0]), y_plain = at::empty_like(in[0]);
   at::Tensor s = at::empty({2, 2, 2, 64, 64}, at::kFloat), sa = at::empty({2, 32, 2, 64}, at::kFloat);
   auto fwd = [&](at::Tensor& y, float* sp, float* sap) {
-    return rwkv7_cuda::launch_forward<float>(2, 32, 2, in[0].data_ptr(), in[1].data_ptr(),
-                                             in[2].data_ptr(), in[3].data_ptr(), in[4].data_ptr(),
-                                             in[5].data_ptr(), y.data_ptr(), sp, sap, nullptr);
+    rwkv7_cuda::Wkv7ForwardArgs args;
+    args.in = inputs_of(in);
+    args.y = y.data_ptr();
+    args.s = sp;
+    args.sa = sap;
+    return rwkv7_cuda::launch_forward<float>(2, 32, 2, args, nullptr);
   };
   ASSERT_EQ(fwd(y_saved, s.data_ptr<float>(), sa.data_ptr<float>()), cudaSuccess);
   ASSERT_EQ(fwd(y_plain, nullptr, nullptr), cudaSuccess);
@@ -324,9 +346,10 @@ TEST(CudaEmu, Wkv7ForwardWithoutSavedStateGivesTheSameOutput) {
 
 TEST(CudaEmu, Wkv7LauncherRejectsTNotAMultipleOfTheChunk) {
   std::vector<float> x(20 * 64);
-  EXPECT_EQ(rwkv7_cuda::launch_forward<float>(1, 20, 1, x.data(), x.data(), x.data(), x.data(),
-                                              x.data(), x.data(), x.data(), nullptr, nullptr, nullptr),
-            cudaErrorInvalidValue);
+  rwkv7_cuda::Wkv7ForwardArgs args;
+  args.in = {x.data(), x.data(), x.data(), x.data(), x.data(), x.data()};
+  args.y = x.data();
+  EXPECT_EQ(rwkv7_cuda::launch_forward<float>(1, 20, 1, args, nullptr), cudaErrorInvalidValue);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "../cuda_dtype.h"
 #include "wkv7_cuda_shape.h"
+#include "wkv7_launch_args.h"
 
 namespace rwkv7_cuda {
 
@@ -19,15 +20,12 @@ enum class DecayInput { kLogLog, kRaw };
 // s and sa may both be null (inference): then nothing is saved.
 // s0: null (S starts at 0) or the float initial state, [B, H, N, N] with s0_batch_stride H*N*N,
 // or [H, N, N] shared by the batch with s0_batch_stride 0.
-cudaError_t wkv7_forward(DType dtype, DecayInput decay, int B, int T, int H, int N, const void* r, const void* w,
-                         const void* k, const void* v, const void* a, const void* b, void* y, float* s, float* sa,
-                         cudaStream_t stream, const float* s0 = nullptr, long s0_batch_stride = 0);
+cudaError_t wkv7_forward(DType dtype, DecayInput decay, int B, int T, int H, int N, const Wkv7ForwardArgs& args,
+                         cudaStream_t stream);
 
 // dy in, six gradients out (dw: of whichever decay input), all [B, T, H, N] of `dtype`; s and
 // sa from wkv7_forward. ds0: null, or float [B, H, N, N] that receives dL/dS_0 per sample.
-cudaError_t wkv7_backward(DType dtype, DecayInput decay, int B, int T, int H, int N, const void* r, const void* w,
-                          const void* k, const void* v, const void* a, const void* b, const void* dy, const float* s,
-                          const float* sa, void* dr, void* dw, void* dk, void* dv, void* da, void* db,
-                          cudaStream_t stream, float* ds0 = nullptr);
+cudaError_t wkv7_backward(DType dtype, DecayInput decay, int B, int T, int H, int N, const Wkv7BackwardArgs& args,
+                          cudaStream_t stream);
 
 }  // namespace rwkv7_cuda

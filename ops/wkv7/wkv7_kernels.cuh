@@ -29,6 +29,7 @@
 
 #include "../cuda_common.cuh"
 #include "wkv7_cuda_shape.h"
+#include "wkv7_launch_args.h"
 
 namespace rwkv7_cuda {
 namespace {
@@ -182,28 +183,26 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
-cudaError_t launch_forward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
-                           const void* v, const void* a, const void* b, void* y, float* s,
-                           float* sa, cudaStream_t stream, const float* s0 = nullptr,
-                           long s0_batch_stride = 0) {
+cudaError_t launch_forward(int B, int Tlen, int H, const Wkv7ForwardArgs& args, cudaStream_t stream) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
+  const Wkv7Inputs& in = args.in;
   return LAUNCH_KERNEL((forward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
-      Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
-      static_cast<T*>(y), s, sa, s0, s0_batch_stride);
+      Tlen, H, static_cast<const T*>(in.r), static_cast<const T*>(in.w), static_cast<const T*>(in.k),
+      static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
+      static_cast<T*>(args.y), args.s, args.sa, args.s0, args.s0_batch_stride);
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
-cudaError_t launch_backward(int B, int Tlen, int H, const void* r, const void* w, const void* k,
-                            const void* v, const void* a, const void* b, const void* dy,
-                            const float* s, const float* sa, void* dr, void* dw, void* dk,
-                            void* dv, void* da, void* db, cudaStream_t stream, float* ds0 = nullptr) {
+cudaError_t launch_backward(int B, int Tlen, int H, const Wkv7BackwardArgs& args, cudaStream_t stream) {
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
+  const Wkv7Inputs& in = args.in;
+  const Wkv7Grads& grad = args.grad;
   return LAUNCH_KERNEL((backward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
-      Tlen, H, static_cast<const T*>(r), static_cast<const T*>(w), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<const T*>(a), static_cast<const T*>(b),
-      static_cast<const T*>(dy), s, sa, static_cast<T*>(dr), static_cast<T*>(dw),
-      static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(da), static_cast<T*>(db), ds0);
+      Tlen, H, static_cast<const T*>(in.r), static_cast<const T*>(in.w), static_cast<const T*>(in.k),
+      static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
+      static_cast<const T*>(args.dy), args.s, args.sa, static_cast<T*>(grad.dr), static_cast<T*>(grad.dw),
+      static_cast<T*>(grad.dk), static_cast<T*>(grad.dv), static_cast<T*>(grad.da), static_cast<T*>(grad.db),
+      args.ds0);
 }
 
 }  // namespace

@@ -65,9 +65,47 @@ wkv7_state_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Ten
   return {dr, dw, dk, dv, da, db, at::empty(s0.sizes(), s0.options())};
 }
 
+// wkv7_raw_decay: x in place of w, the same shapes. The plain op is the CPU's composite or the
+// CUDA kernel; its _forward/_backward pieces exist on CUDA only, so their saved tensors take the
+// CUDA kernels' layout (chunk-end states [B, H, T/16, N, N] and S·a [B, T, H, N], float) and their
+// checks are the CUDA kernels' (N = 64 or 128, T % 16 == 0).
+at::Tensor wkv7_raw_decay_meta(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                               const at::Tensor& v, const at::Tensor& a, const at::Tensor& b) {
+  check_wkv7_inputs("rwkv7::wkv7_raw_decay (Meta)", r, x, k, v, a, b);
+  return at::empty(r.sizes(), r.options());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_raw_decay_forward_meta(
+    const at::Tensor& r, const at::Tensor& x, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& a, const at::Tensor& b) {
+  const char* op = "rwkv7::wkv7_raw_decay_forward (Meta)";
+  check_wkv7_inputs(op, r, x, k, v, a, b);
+  check_cuda_shape(op, r);
+  const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
+  const auto f32 = r.options().dtype(at::kFloat);
+  return {at::empty(r.sizes(), r.options()), at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, f32),
+          at::empty(r.sizes(), f32)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_raw_decay_backward_meta(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
+                             const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                             const at::Tensor& dy, const at::Tensor&, const at::Tensor& sa) {
+  const char* op = "rwkv7::wkv7_raw_decay_backward (Meta)";
+  check_wkv7_inputs(op, r, x, k, v, a, b);
+  check_cuda_shape(op, r);
+  check_same_as_r(op, "dy", dy, r);
+  check_same_as_r(op, "saved_sa", sa, r);
+  auto g = [&] { return at::empty(r.sizes(), r.options()); };
+  return {g(), g(), g(), g(), g(), g()};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, Meta, m) {
+  m.impl("wkv7_raw_decay", &wkv7_raw_decay_meta);
+  m.impl("wkv7_raw_decay_forward", &wkv7_raw_decay_forward_meta);
+  m.impl("wkv7_raw_decay_backward", &wkv7_raw_decay_backward_meta);
   m.impl("wkv7_state", &wkv7_state_meta);
   m.impl("wkv7_state_forward", &wkv7_state_forward_meta);
   m.impl("wkv7_state_backward", &wkv7_state_backward_meta);

@@ -15,7 +15,7 @@ class ChannelMixImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, LayerState* state = nullptr);
 
   int64_t layer_id;
-  bool fused_ops = false;  // the fused ops (ops/schema.cpp) in training (no state)
+  bool fused_ops = false;  // the fused ops (ops/op_table.h) in training (no state)
   at::Tensor x_k;  // [1, 1, C]
   Linear key{nullptr}, value{nullptr};
 };

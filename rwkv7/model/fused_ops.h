@@ -1,4 +1,4 @@
-// The C++ entries to the fused ops of the training step (ops/schema.cpp lists them, ops/<op>/
+// The C++ entries to the fused ops of the training step (ops/op_table.h lists them, ops/<op>/
 // holds each), through the dispatcher: CPU, CUDA and autograd come from the op library. The
 // model calls them when fused_ops is on (TimeMix / ChannelMix / the loss); each computes what
 // the composite code beside it computes, in one pass.

@@ -20,7 +20,7 @@ class TimeMixImpl : public torch::nn::Module {
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
                                             LayerState* state = nullptr);
 
-  // The fused ops (ops/schema.cpp) instead of the composite code, in training (no state).
+  // The fused ops (ops/op_table.h) instead of the composite code, in training (no state).
   std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x, const at::Tensor& v_first);
 
   int64_t layer_id, n_head, head_size;
