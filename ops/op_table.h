@@ -25,6 +25,11 @@
 //   shared by every sample (RWKV-PEFT's time_state, state tuning) or [B, H, N, N]; differentiable
 //   in s0 too (a shared state's gradient is the sum over the batch). _forward/_backward as wkv7's.
 //
+//   wkv7_state_passing(r, w, k, v, a, b, s0) -> (y, sT)    wkv7_state that also returns the final
+//   state sT [B, H, N, N] (float32; float64 for float64 inputs on the CPU) and is differentiable
+//   through it: the backward takes dsT as well as dy (long context: a sample runs as chunks, each
+//   from the last one's sT; BlinkDL/RWKV-CUDA's state-passing kernel). _forward/_backward as above.
+//
 //   wkv7_raw_decay(r, x, k, v, a, b) -> y    wkv7 with w = -softplus(-x) - 0.5 computed inside the
 //   kernel in float (fused_ops: 1); its _forward/_backward pieces exist on CUDA only (elsewhere
 //   the op is the composite and differentiates through it), so their rows have no CPU kernel.
@@ -73,6 +78,19 @@ inline constexpr OpRow kOpTable[] = {
     {"wkv7_state_backward",
      "wkv7_state_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0,"
      " Tensor dy, Tensor saved_state, Tensor saved_sa)"
+     " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db, Tensor ds0)",
+     kEveryKernel},
+    {"wkv7_state_passing",
+     "wkv7_state_passing(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0)"
+     " -> (Tensor y, Tensor sT)",
+     kEveryKernel},
+    {"wkv7_state_passing_forward",
+     "wkv7_state_passing_forward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0)"
+     " -> (Tensor y, Tensor sT, Tensor saved_state, Tensor saved_sa)",
+     kEveryKernel},
+    {"wkv7_state_passing_backward",
+     "wkv7_state_passing_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0,"
+     " Tensor dy, Tensor dsT, Tensor saved_state, Tensor saved_sa)"
      " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db, Tensor ds0)",
      kEveryKernel},
     {"wkv7_raw_decay", "wkv7_raw_decay(Tensor r, Tensor x, Tensor k, Tensor v, Tensor a, Tensor b) -> Tensor",

@@ -80,6 +80,16 @@ mutate $W "initial state: the forward starts from 0, not from s0" cuda_emu_tests
 mutate $W "initial state: its gradient taken from the column, not the row, of G" cuda_emu_tests 'CudaEmu.Wkv7State*' \
   "for (int j = 0; j < N; ++j) row[j] = G_row[j];" \
   "for (int j = 0; j < N; ++j) row[j] = G_col[j];"
+mutate $W "state passing: the final state's gradient read transposed into G's rows" cuda_emu_tests 'CudaEmu.Wkv7StatePassing*' \
+  "G_row[j] = dsT == nullptr ? 0.f : dsT[i * N + j];" \
+  "G_row[j] = dsT == nullptr ? 0.f : dsT[j * N + i];"
+mutate $W "state passing: the final state written scaled by the last decay" cuda_emu_tests 'CudaEmu.Wkv7StatePassing*' \
+  "    for (int j = 0; j < N; ++j) row[j] = state[j];
+  }
+}" \
+  "    for (int j = 0; j < N; ++j) row[j] = state[j] * decay[j];
+  }
+}"
 mutate ops/cuda_common.cuh "block_sum's first barrier removed (a second sum overwrites the first before all have read it), under ThreadSanitizer" \
   cuda_emu_tests_tsan 'CudaEmu.KkPre*:CudaEmu.Lnx*' \
   "__device__ inline float block_sum(float x, float* buf) {

@@ -135,6 +135,33 @@ TEST(Cuda, Wkv7StateGolden) {
   }
 }
 
+// Long context's op on the GPU: the cases made from BlinkDL/RWKV-CUDA's reference whose shapes the
+// kernels take (T % 16 == 0, N 64 and 128), final state out and its gradient in.
+TEST(Cuda, Wkv7StatePassingGolden) {
+  REQUIRE_CUDA();
+  const at::Device gpu(at::kCUDA, 0);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    double worst = 0;
+    int tested = 0;
+    for (auto& [name, c] : testing::wkv7_golden_cases("wkv7_state_passing_cases.pth")) {
+      if (c["r"].size(1) % 16 != 0 || (c["r"].size(3) != 64 && c["r"].size(3) != 128)) continue;
+      std::vector<at::Tensor> in;
+      for (const char* n : kIn) in.push_back(c[n].to(gpu, dtype).detach().requires_grad_(true));
+      at::Tensor s0 = c["s0"].to(gpu, at::kFloat).detach().requires_grad_(true);
+      auto [y, sT] = wkv7_state_passing(in[0], in[1], in[2], in[3], in[4], in[5], s0);
+      ((y.to(at::kDouble) * c["dy"].to(gpu)).sum() + (sT.to(at::kDouble) * c["dsT"].to(gpu)).sum()).backward();
+      worst = std::max({worst, relative_error(y.cpu(), c["y"]), relative_error(sT.cpu(), c["sT"])});
+      for (int i = 0; i < 6; ++i) worst = std::max(worst, relative_error(in[i].grad().cpu(), c[kGrad[i]]));
+      worst = std::max(worst, relative_error(s0.grad().cpu(), c["ds0"]));
+      ++tested;
+    }
+    std::printf("[ cuda state passing %s ] worst relative error %.3g over %d cases\n", c10::toString(dtype), worst,
+                tested);
+    EXPECT_EQ(tested, 2);
+    EXPECT_LE(worst, dtype == at::kFloat ? 1e-4 : 1e-2);
+  }
+}
+
 TEST(Cuda, Wkv7ArgumentErrors) {
   REQUIRE_CUDA();
   auto x = at::randn({1, 20, 1, 64}, at::Device(at::kCUDA, 0));

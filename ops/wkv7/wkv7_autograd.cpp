@@ -1,4 +1,4 @@
-// Autograd for rwkv7::wkv7, rwkv7::wkv7_state and rwkv7::wkv7_raw_decay, registered in C++ so that C++ and Python callers alike get
+// Autograd for rwkv7::wkv7, wkv7_state, wkv7_state_passing and wkv7_raw_decay, registered in C++ so that C++ and Python callers alike get
 // gradients: forward runs wkv7_forward below the autograd layer and keeps what the
 // device's backward needs; backward runs wkv7_backward on the same device.
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -123,6 +123,47 @@ class StateScanFunction : public torch::autograd::Function<StateScanFunction> {
   }
 };
 
+// wkv7_state_passing: two outputs (y, sT), and the backward takes both gradients. An output whose
+// gradient nobody asked for arrives as zeros (the Function materialises them), so dsT = 0 is
+// the plain wkv7_state backward.
+using PassingTensors = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+struct StatePassingOps {
+  c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor>(T, T, T, T, T, T, T)> plain;
+  c10::TypedOperatorHandle<PassingTensors(T, T, T, T, T, T, T)> forward;
+  c10::TypedOperatorHandle<StateGrads(T, T, T, T, T, T, T, T, T, T, T)> backward;
+};
+
+const StatePassingOps& wkv7_state_passing_ops() {
+  static const StatePassingOps ops = [] {
+    auto& d = c10::Dispatcher::singleton();
+    return StatePassingOps{
+        d.findSchemaOrThrow("rwkv7::wkv7_state_passing", "").typed<std::tuple<at::Tensor, at::Tensor>(T, T, T, T, T, T, T)>(),
+        d.findSchemaOrThrow("rwkv7::wkv7_state_passing_forward", "").typed<PassingTensors(T, T, T, T, T, T, T)>(),
+        d.findSchemaOrThrow("rwkv7::wkv7_state_passing_backward", "")
+            .typed<StateGrads(T, T, T, T, T, T, T, T, T, T, T)>()};
+  }();
+  return ops;
+}
+
+class StatePassingFunction : public torch::autograd::Function<StatePassingFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, T r, T w, T k, T v, T a, T b, T s0) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [y, sT, saved_state, saved_sa] = wkv7_state_passing_ops().forward.call(r, w, k, v, a, b, s0);
+    ctx->save_for_backward({r, w, k, v, a, b, s0, saved_state, saved_sa});
+    return {y, sT};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto s = ctx->get_saved_variables();
+    at::Tensor dy = grad_outputs[0].to(s[0].scalar_type()).contiguous();
+    auto [dr, dw, dk, dv, da, db, ds0] =
+        wkv7_state_passing_ops().backward.call(s[0], s[1], s[2], s[3], s[4], s[5], s[6], dy, grad_outputs[1], s[7], s[8]);
+    return {dr, dw, dk, dv, da, db, ds0};
+  }
+};
+
 bool any_requires_grad(std::initializer_list<const at::Tensor*> ts) {
   if (!at::GradMode::is_enabled()) return false;
   for (const at::Tensor* t : ts)
@@ -153,6 +194,15 @@ at::Tensor wkv7_state_autograd(T r, T w, T k, T v, T a, T b, T s0) {
   return StateScanFunction::apply(r, w, k, v, a, b, s0);
 }
 
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing_autograd(T r, T w, T k, T v, T a, T b, T s0) {
+  if (!any_requires_grad({&r, &w, &k, &v, &a, &b, &s0})) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return wkv7_state_passing_ops().plain.call(r, w, k, v, a, b, s0);
+  }
+  auto out = StatePassingFunction::apply(r, w, k, v, a, b, s0);
+  return {out[0], out[1]};
+}
+
 // The raw decay has its own kernels on CUDA; elsewhere it is the composite, differentiable
 // through its parts: w = -softplus(-x) - 0.5, then wkv7.
 at::Tensor wkv7_raw_decay_autograd(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
@@ -172,6 +222,9 @@ TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) {
   m.impl("wkv7_state", &wkv7_state_autograd);
   m.impl("wkv7_state_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_state_backward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_state_passing", &wkv7_state_passing_autograd);
+  m.impl("wkv7_state_passing_forward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_state_passing_backward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_raw_decay", &wkv7_raw_decay_autograd);
   m.impl("wkv7_raw_decay_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_raw_decay_backward", torch::autograd::autogradNotImplementedFallback());

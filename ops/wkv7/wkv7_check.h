@@ -65,6 +65,16 @@ inline void check_initial_state(const char* op, const at::Tensor& s0, const at::
               r.device());
 }
 
+// dsT, the gradient of the final state (wkv7_state_passing): [B, H, N, N], floating, on r's device.
+inline void check_final_state_gradient(const char* op, const at::Tensor& dsT, const at::Tensor& r) {
+  const int64_t B = r.size(0), H = r.size(2), N = r.size(3);
+  TORCH_CHECK(dsT.sizes() == at::IntArrayRef({B, H, N, N}), op, ": argument 'dsT' has shape ", dsT.sizes(),
+              "; with r of shape ", r.sizes(), " it must be [B, H, N, N] = [", B, ", ", H, ", ", N, ", ", N, "]");
+  TORCH_CHECK(at::isFloatingType(dsT.scalar_type()), op, ": argument 'dsT' has dtype ", dsT.scalar_type(),
+              "; it must be a floating type");
+  TORCH_CHECK(dsT.device() == r.device(), op, ": argument 'dsT' is on ", dsT.device(), " but 'r' is on ", r.device());
+}
+
 // The initial state's gradient in s0's shape and dtype from the per-sample one [B, H, N, N]:
 // a state shared by the batch gets the sum over the batch.
 inline at::Tensor initial_state_gradient(const at::Tensor& ds0_per_sample, const at::Tensor& s0) {

@@ -17,6 +17,9 @@
 // and after the first step G = dL/dS_0, the initial state's gradient (wkv7_state; summed over
 // the batch when one s0 [H, N, N] is shared by every sample).
 //
+// wkv7_state_passing (long context, one chunk of a sample at a time) also returns the final
+// state S_T, and its backward takes dL/dS_T: G starts there instead of at 0.
+//
 // The forward keeps the state at the start of every chunk of kChunk steps; the backward
 // recomputes the states inside one chunk from there. That is exact (no division by the
 // decay, unlike the CUDA kernel's reverse-time trick) and costs one extra forward pass.
@@ -82,6 +85,8 @@ struct InitialState {
   const acc_t* s0 = nullptr;  // null: S_0 = 0
   int64_t batch_stride = 0;   // elements between samples' states; 0 = one state for all
   acc_t* ds0 = nullptr;       // null: no gradient wanted; else [B, H, N, N] per sample
+  acc_t* sT = nullptr;        // forward: null, or receives the final state S_T [B, H, N, N]
+  const acc_t* dsT = nullptr; // backward: null (G starts at 0), or dL/dS_T [B, H, N, N]
 };
 
 template <typename acc_t>
@@ -111,6 +116,7 @@ void forward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k
           y[o + i] = s;
         }
       }
+      if (init.sT != nullptr) std::copy(S.begin(), S.end(), init.sT + bh * N * N);
     }
   });
 }
@@ -120,14 +126,15 @@ template <typename acc_t>
 void backward_loops(const Dims& d, const acc_t* r, const acc_t* w, const acc_t* k,
                     const acc_t* v, const acc_t* a, const acc_t* b, const acc_t* dy,
                     const acc_t* saved, acc_t* dr, acc_t* dw, acc_t* dk, acc_t* dv, acc_t* da,
-                    acc_t* db, acc_t* ds0) {
+                    acc_t* db, acc_t* ds0, const acc_t* dsT) {
   const int64_t N = d.N, NN = N * N;
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> G(NN), states((kChunk + 1) * NN), sa(kChunk * N), decay(kChunk * N),
         dsa(N);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t bi = bh / d.H, h = bh % d.H;
-      std::fill(G.begin(), G.end(), acc_t(0));
+      if (dsT != nullptr) std::copy(dsT + bh * NN, dsT + (bh + 1) * NN, G.begin());
+      else std::fill(G.begin(), G.end(), acc_t(0));
       for (int64_t c = d.chunks() - 1; c >= 0; --c) {
         const int64_t t0 = c * kChunk, t1 = std::min(d.T, t0 + kChunk);
         // states[s] = S_{t0 + s - 1}: recompute the chunk from its saved start.
@@ -209,15 +216,17 @@ struct FastCall {
 };
 
 // y, plus the chunk-start states when `save_for_backward` (inference keeps none); from the
-// initial state s0 when it is defined.
+// initial state s0 when it is defined; the final state into *final_state when that is given
+// ([B, H, N, N], float64 for float64 inputs, else float32).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0,
-    bool save_for_backward) {
+    bool save_for_backward, at::Tensor* final_state = nullptr) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   if (s0.defined()) check_initial_state(op, s0, r);
   const at::ScalarType acc = accumulation_type(r, op);
   const Dims d = dims_of(r);
+  if (final_state != nullptr) *final_state = at::empty({d.B, d.H, d.N, d.N}, r.options().dtype(acc));
   if (acc == at::kFloat) {
     FastCall call(r, w, k, v, a, b, s0);
     at::Tensor y = at::empty(r.sizes(), r.options().memory_format(at::MemoryFormat::Contiguous));
@@ -225,6 +234,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
                                          : at::Tensor();
     call.p.y = y.data_ptr();
     call.p.saved = save_for_backward ? saved.data_ptr<float>() : nullptr;
+    call.p.sT = final_state != nullptr ? final_state->data_ptr<float>() : nullptr;
     wkv7_fast::run_forward(call.p);
     return {y, saved, at::empty({0}, r.options().dtype(at::kFloat))};
   }
@@ -240,6 +250,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
       init.s0 = S0.data_ptr<scalar_t>();
       init.batch_stride = S0.dim() == 4 ? d.H * d.N * d.N : 0;
     }
+    if (final_state != nullptr) init.sT = final_state->data_ptr<scalar_t>();
     forward_loops<scalar_t>(d, R.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                             K.data_ptr<scalar_t>(), V.data_ptr<scalar_t>(),
                             A.data_ptr<scalar_t>(), Bt.data_ptr<scalar_t>(),
@@ -249,16 +260,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
   return {y.to(r.scalar_type()), saved, at::empty({0}, R.options())};
 }
 
-// The six input gradients, and the initial state's when s0 is defined (else undefined).
+// The six input gradients, and the initial state's when s0 is defined (else undefined). With
+// dsT defined (wkv7_state_passing), the gradient also flows in through the final state.
 std::vector<at::Tensor> run_backward(const char* op, const at::Tensor& r, const at::Tensor& w,
                                      const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
                                      const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
-                                     const at::Tensor& saved_state) {
+                                     const at::Tensor& saved_state, const at::Tensor& dsT = {}) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   if (s0.defined()) check_initial_state(op, s0, r);
   check_same_as_r(op, "dy", dy, r);
   const at::ScalarType acc = accumulation_type(r, op);
   const Dims d = dims_of(r);
+  if (dsT.defined()) check_final_state_gradient(op, dsT, r);
+  const at::Tensor DST = dsT.defined() ? dsT.to(acc).contiguous() : at::Tensor();
   TORCH_CHECK(saved_state.defined() &&
                   saved_state.sizes() == at::IntArrayRef({d.B, d.H, d.chunks(), d.N, d.N}),
               op, ": argument 'saved_state' is not the one the forward (CPU) made for these inputs");
@@ -271,6 +285,7 @@ std::vector<at::Tensor> run_backward(const char* op, const at::Tensor& r, const 
     call.p.dy = DY.data_ptr();
     call.p.saved = S.data_ptr<float>();
     call.p.ds0 = s0.defined() ? ds0.data_ptr<float>() : nullptr;
+    call.p.dsT = DST.defined() ? DST.data_ptr<float>() : nullptr;
     call.p.dr = g[0].data_ptr(), call.p.dw = g[1].data_ptr(), call.p.dk = g[2].data_ptr();
     call.p.dv = g[3].data_ptr(), call.p.da = g[4].data_ptr(), call.p.db = g[5].data_ptr();
     wkv7_fast::run_backward(call.p);
@@ -290,7 +305,7 @@ std::vector<at::Tensor> run_backward(const char* op, const at::Tensor& r, const 
         DY.data_ptr<scalar_t>(), S.data_ptr<scalar_t>(), g[0].data_ptr<scalar_t>(),
         g[1].data_ptr<scalar_t>(), g[2].data_ptr<scalar_t>(), g[3].data_ptr<scalar_t>(),
         g[4].data_ptr<scalar_t>(), g[5].data_ptr<scalar_t>(),
-        ds0.defined() ? ds0.data_ptr<scalar_t>() : nullptr);
+        ds0.defined() ? ds0.data_ptr<scalar_t>() : nullptr, DST.defined() ? DST.data_ptr<scalar_t>() : nullptr);
   });
   for (auto& x : g) x = x.to(r.scalar_type());
   if (s0.defined()) g.push_back(initial_state_gradient(ds0, s0));
@@ -341,6 +356,37 @@ wkv7_state_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tens
   return {g[0], g[1], g[2], g[3], g[4], g[5], g[6]};
 }
 
+// wkv7_state_passing: wkv7_state that also returns the final state, and whose backward takes
+// its gradient (one chunk of a long sample; the next chunk starts from sT).
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                          const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                          const at::Tensor& s0) {
+  at::Tensor sT;
+  auto out = run_forward("rwkv7::wkv7_state_passing (CPU)", r, w, k, v, a, b, s0, /*save_for_backward=*/false, &sT);
+  return {std::get<0>(out), sT};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wkv7_state_passing_forward_cpu(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+    const at::Tensor& b, const at::Tensor& s0) {
+  at::Tensor sT;
+  auto [y, saved, saved_sa] =
+      run_forward("rwkv7::wkv7_state_passing_forward (CPU)", r, w, k, v, a, b, s0, /*save_for_backward=*/true, &sT);
+  return {y, sT, saved, saved_sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_passing_backward_cpu(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
+                                const at::Tensor& dsT, const at::Tensor& saved_state,
+                                const at::Tensor& /*saved_sa: unused on the CPU*/) {
+  const char* op = "rwkv7::wkv7_state_passing_backward (CPU)";
+  TORCH_CHECK(s0.defined(), op, ": argument 's0' is undefined");
+  TORCH_CHECK(dsT.defined(), op, ": argument 'dsT' is undefined");
+  const auto g = run_backward(op, r, w, k, v, a, b, s0, dy, saved_state, dsT);
+  return {g[0], g[1], g[2], g[3], g[4], g[5], g[6]};
+}
+
 // The raw-decay variant on the CPU is the composite: w = -softplus(-x) - 0.5, then the scan. (Its
 // gradients come from the autograd kernel, which differentiates this composite.)
 at::Tensor wkv7_raw_decay_cpu(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
@@ -358,6 +404,9 @@ TORCH_LIBRARY_IMPL(rwkv7, CPU, m) {
   m.impl("wkv7_state", &wkv7_state_cpu);
   m.impl("wkv7_state_forward", &wkv7_state_forward_cpu);
   m.impl("wkv7_state_backward", &wkv7_state_backward_cpu);
+  m.impl("wkv7_state_passing", &wkv7_state_passing_cpu);
+  m.impl("wkv7_state_passing_forward", &wkv7_state_passing_forward_cpu);
+  m.impl("wkv7_state_passing_backward", &wkv7_state_passing_backward_cpu);
 }
 
 }  // namespace rwkv7_ops

@@ -23,7 +23,7 @@ using rwkv7_cuda::DecayInput;
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward,
-    const at::Tensor& s0 = {}) {
+    const at::Tensor& s0 = {}, at::Tensor* final_state = nullptr) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
   if (s0.defined()) check_initial_state(op, s0, r);
@@ -47,6 +47,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
   args.sa = save_for_backward ? sa.data_ptr<float>() : nullptr;
   args.s0 = S0.defined() ? S0.data_ptr<float>() : nullptr;
   args.s0_batch_stride = S0.defined() && S0.dim() == 4 ? long(H * N * N) : 0L;
+  if (final_state != nullptr) {
+    *final_state = at::empty({B, H, N, N}, f32);
+    args.sT = final_state->data_ptr<float>();
+  }
   check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), args,
                                              at::cuda::getCurrentCUDAStream()),
                     op);
@@ -64,8 +68,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
              const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
-             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0 = {}) {
+             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0 = {},
+             const at::Tensor& dsT = {}) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
+  if (dsT.defined()) check_final_state_gradient(op, dsT, r);
   if (s0.defined()) check_initial_state(op, s0, r);
   check_cuda_shape(op, r);
   check_same_as_r(op, "dy", dy, r);
@@ -91,6 +97,8 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
   args.sa = SA.data_ptr<float>();
   args.grad = {dr.data_ptr(), dw.data_ptr(), dk.data_ptr(), dv.data_ptr(), da.data_ptr(), db.data_ptr()};
   args.ds0 = ds0.defined() ? ds0.data_ptr<float>() : nullptr;
+  const at::Tensor DST = dsT.defined() ? dsT.to(at::kFloat).contiguous() : at::Tensor();
+  args.dsT = DST.defined() ? DST.data_ptr<float>() : nullptr;
   check_cuda_launch(rwkv7_cuda::wkv7_backward(dtype, decay, int(B), int(T), int(H), int(N), args,
                                               at::cuda::getCurrentCUDAStream()),
                     op);
@@ -160,9 +168,42 @@ wkv7_state_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Ten
   return run_backward("rwkv7::wkv7_state_backward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa, s0);
 }
 
+// wkv7_state_passing: the same kernels, also writing the final state / reading its gradient.
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing_cuda(const at::Tensor& r, const at::Tensor& w,
+                                                           const at::Tensor& k, const at::Tensor& v,
+                                                           const at::Tensor& a, const at::Tensor& b,
+                                                           const at::Tensor& s0) {
+  at::Tensor sT;
+  auto out = run_forward("rwkv7::wkv7_state_passing (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                         /*save_for_backward=*/false, s0, &sT);
+  return {std::get<0>(out), sT};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wkv7_state_passing_forward_cuda(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+    const at::Tensor& b, const at::Tensor& s0) {
+  at::Tensor sT;
+  auto [y, s, sa] = run_forward("rwkv7::wkv7_state_passing_forward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                                /*save_for_backward=*/true, s0, &sT);
+  return {y, sT, s, sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_passing_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
+                                 const at::Tensor& dsT, const at::Tensor& s, const at::Tensor& sa) {
+  const char* op = "rwkv7::wkv7_state_passing_backward (CUDA)";
+  TORCH_CHECK(s0.defined(), op, ": argument 's0' is undefined");
+  TORCH_CHECK(dsT.defined(), op, ": argument 'dsT' is undefined");
+  return run_backward(op, DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa, s0, dsT);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, CUDA, m) {
+  m.impl("wkv7_state_passing", &wkv7_state_passing_cuda);
+  m.impl("wkv7_state_passing_forward", &wkv7_state_passing_forward_cuda);
+  m.impl("wkv7_state_passing_backward", &wkv7_state_passing_backward_cuda);
   m.impl("wkv7_state", &wkv7_state_cuda);
   m.impl("wkv7_state_forward", &wkv7_state_forward_cuda);
   m.impl("wkv7_state_backward", &wkv7_state_backward_cuda);

@@ -230,11 +230,15 @@ TEST(CudaEmu, Wkv7RawDecayMatchesTheComposite) {
 struct StateRun {
   KernelRun run;
   at::Tensor ds0;  // in s0's shape: summed over the batch for a shared [H, N, N] state
+  at::Tensor sT;   // the final state [B, H, N, N] (state passing)
 };
 
 // The kernels with s0 ([H, N, N] shared, batch stride 0; or [B, H, N, N]), as wkv7_cuda.cpp
 // launches them: s0 read as float, dL/dS_0 written per sample and summed for a shared state.
-StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype) {
+// The final state is always written; with dsT defined (wkv7_state_passing) the backward starts
+// from it.
+template <int kN = 64>
+StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype, const at::Tensor& dsT = {}) {
   const at::Tensor& r0 = c.at("r");
   const int B = int(r0.size(0)), T = int(r0.size(1)), H = int(r0.size(2)), N = int(r0.size(3));
   std::vector<at::Tensor> in;
@@ -242,8 +246,9 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   const at::Tensor dy = c.at("dy").to(dtype).contiguous();
   const at::Tensor S0 = s0.to(at::kFloat).contiguous();
   const long stride = S0.dim() == 4 ? long(H) * N * N : 0;
-  at::Tensor y = at::empty_like(in[0]), ds0 = at::empty({B, H, N, N}, at::kFloat);
+  at::Tensor y = at::empty_like(in[0]), ds0 = at::empty({B, H, N, N}, at::kFloat), sT = at::empty({B, H, N, N}, at::kFloat);
   at::Tensor s = at::empty({B, H, T / rwkv7_cuda::kChunk, N, N}, at::kFloat), sa = at::empty({B, T, H, N}, at::kFloat);
+  const at::Tensor DST = dsT.defined() ? dsT.to(at::kFloat).contiguous() : at::Tensor();
   std::vector<at::Tensor> g;
   for (int i = 0; i < 6; ++i) g.push_back(at::empty_like(in[0]));
   rwkv7_cuda::Wkv7ForwardArgs forward;
@@ -253,6 +258,7 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   forward.sa = sa.data_ptr<float>();
   forward.s0 = S0.data_ptr<float>();
   forward.s0_batch_stride = stride;
+  forward.sT = sT.data_ptr<float>();
   rwkv7_cuda::Wkv7BackwardArgs backward;
   backward.in = inputs_of(in);
   backward.dy = dy.data_ptr();
@@ -260,16 +266,17 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   backward.sa = sa.data_ptr<float>();
   backward.grad = grads_of(g);
   backward.ds0 = ds0.data_ptr<float>();
+  backward.dsT = DST.defined() ? DST.data_ptr<float>() : nullptr;
   auto launch = [&](auto element) {
     using T_ = decltype(element);
-    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, 64, false>)(B, T, H, forward, nullptr), cudaSuccess);
-    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, 64, false>)(B, T, H, backward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, false>)(B, T, H, forward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, false>)(B, T, H, backward, nullptr), cudaSuccess);
   };
   if (dtype == at::kBFloat16)
     launch(__nv_bfloat16{});
   else
     launch(float{});
-  StateRun out{{y.to(at::kDouble), {}}, (s0.dim() == 3 ? ds0.sum(0) : ds0).to(at::kDouble)};
+  StateRun out{{y.to(at::kDouble), {}}, (s0.dim() == 3 ? ds0.sum(0) : ds0).to(at::kDouble), sT.to(at::kDouble)};
   for (auto& t : g) out.run.grads.push_back(t.to(at::kDouble));
   return out;
 }
@@ -295,6 +302,30 @@ TEST(CudaEmu, Wkv7StateGoldenCasesFloat32) {
     ++tested;
   }
   EXPECT_EQ(tested, 2);  // B2_T32_H2 and B2_T16_H1_slowdecay_bigstate (B1_T20_H1 has T % 16 != 0)
+}
+
+// wkv7_state_passing's fp64 cases made from BlinkDL/RWKV-CUDA's reference
+// (tests/data/wkv7_state_passing_cases.pth): the final state out, its gradient dsT in. The
+// bounds are the plain op's.
+TEST(CudaEmu, Wkv7StatePassingGoldenCases) {
+  int tested = 0;
+  for (const auto& [name, c] : testing::wkv7_golden_cases("wkv7_state_passing_cases.pth")) {
+    const int64_t T = c.at("r").size(1), N = c.at("r").size(3);
+    if (T % rwkv7_cuda::kChunk != 0 || (N != 64 && N != 128)) continue;
+    StateRun want{golden_of(c), c.at("ds0"), c.at("sT")};
+    for (auto [dtype, bound] : {std::pair{at::kFloat, 1e-4}, std::pair{at::kBFloat16, 1e-2}}) {
+      const StateRun got = N == 64 ? run_state_kernels<64>(c, c.at("s0"), dtype, c.at("dsT"))
+                                   : run_state_kernels<128>(c, c.at("s0"), dtype, c.at("dsT"));
+      std::string where;
+      double err = worst_state_error(got, want, &where);
+      const double e = relative_error(got.sT, want.sT);
+      if (e > err) err = e, where = "sT";
+      std::printf("  state passing %s %s: worst %.2e (%s)\n", c10::toString(dtype), name.c_str(), err, where.c_str());
+      EXPECT_LE(err, bound) << name << " " << c10::toString(dtype) << ": " << where;
+    }
+    ++tested;
+  }
+  EXPECT_EQ(tested, 2);  // B2_T32_H2_N64 and B1_T16_H1_N128 (the other two are CPU-only shapes)
 }
 
 // A state per sample, and a shared one, against the CPU op's autograd in fp64 (inputs rounded

@@ -20,11 +20,13 @@ enum class DecayInput { kLogLog, kRaw };
 // s and sa may both be null (inference): then nothing is saved.
 // s0: null (S starts at 0) or the float initial state, [B, H, N, N] with s0_batch_stride H*N*N,
 // or [H, N, N] shared by the batch with s0_batch_stride 0.
+// sT: null, or float [B, H, N, N] that receives the final state (state passing).
 cudaError_t wkv7_forward(DType dtype, DecayInput decay, int B, int T, int H, int N, const Wkv7ForwardArgs& args,
                          cudaStream_t stream);
 
 // dy in, six gradients out (dw: of whichever decay input), all [B, T, H, N] of `dtype`; s and
 // sa from wkv7_forward. ds0: null, or float [B, H, N, N] that receives dL/dS_0 per sample.
+// dsT: null, or float [B, H, N, N], the gradient arriving through the final state.
 cudaError_t wkv7_backward(DType dtype, DecayInput decay, int B, int T, int H, int N, const Wkv7BackwardArgs& args,
                           cudaStream_t stream);
 

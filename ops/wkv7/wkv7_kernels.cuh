@@ -18,6 +18,8 @@
 // (inference, no backward to come) nothing is saved. S starts at 0, or at the initial state
 // s0 (row i of S[b][h] = s0 + b * s0_batch_stride + (h * N + i) * N; stride 0: one state for the
 // whole batch), and the backward then also writes dL/dS_0 per sample (row i of G after step 0).
+// State passing (long context): with sT non-null the forward writes the final state there (row i
+// by thread i), and with dsT non-null the backward's G starts from dL/dS_T instead of 0.
 //
 // Backward runs in reverse time. Thread i owns column i of S (key channel i), row i and
 // column i of G = dL/dS. It restarts from the saved S at each chunk end and in between
@@ -56,7 +58,7 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
                                const T* __restrict__ a_, const T* __restrict__ b_,
                                T* __restrict__ y_, float* __restrict__ s_,
                                float* __restrict__ sa_, const float* __restrict__ s0_,
-                               long s0_batch_stride) {
+                               long s0_batch_stride, float* __restrict__ sT_) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float state[N];
   const float* s0_row = s0_ == nullptr ? nullptr : s0_ + bi * s0_batch_stride + (long(h) * N + i) * N;
@@ -95,6 +97,11 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
       for (int j = 0; j < N; ++j) s_[base + j * N + i] = state[j];  // s[j][i] = S[i][j]
     }
   }
+  if (sT_ != nullptr) {
+    float* row = sT_ + ((long(bi) * H + h) * N + i) * N;
+#pragma unroll
+    for (int j = 0; j < N; ++j) row[j] = state[j];
+  }
 }
 
 template <typename T, int N, bool kRawDecay>
@@ -105,11 +112,16 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const float* __restrict__ s_, const float* __restrict__ sa_,
                                 T* __restrict__ dr_, T* __restrict__ dw_, T* __restrict__ dk_,
                                 T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_,
-                                float* __restrict__ ds0_) {
+                                float* __restrict__ ds0_, const float* __restrict__ dsT_) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float S_col[N], G_row[N], G_col[N];  // S[j][i], G[i][j], G[j][i]
+  const float* dsT = dsT_ == nullptr ? nullptr : dsT_ + (long(bi) * H + h) * N * N;
 #pragma unroll
-  for (int j = 0; j < N; ++j) S_col[j] = G_row[j] = G_col[j] = 0.f;
+  for (int j = 0; j < N; ++j) {
+    S_col[j] = 0.f;
+    G_row[j] = dsT == nullptr ? 0.f : dsT[i * N + j];
+    G_col[j] = dsT == nullptr ? 0.f : dsT[j * N + i];
+  }
   __shared__ float r[N], decay[N], k[N], v[N], a[N], b[N], dy[N], sa[N], dsa_shared[N];
 
   for (int t = Tlen - 1; t >= 0; --t) {
@@ -189,7 +201,7 @@ cudaError_t launch_forward(int B, int Tlen, int H, const Wkv7ForwardArgs& args, 
   return LAUNCH_KERNEL((forward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(in.r), static_cast<const T*>(in.w), static_cast<const T*>(in.k),
       static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
-      static_cast<T*>(args.y), args.s, args.sa, args.s0, args.s0_batch_stride);
+      static_cast<T*>(args.y), args.s, args.sa, args.s0, args.s0_batch_stride, args.sT);
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
@@ -202,7 +214,7 @@ cudaError_t launch_backward(int B, int Tlen, int H, const Wkv7BackwardArgs& args
       static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
       static_cast<const T*>(args.dy), args.s, args.sa, static_cast<T*>(grad.dr), static_cast<T*>(grad.dw),
       static_cast<T*>(grad.dk), static_cast<T*>(grad.dv), static_cast<T*>(grad.da), static_cast<T*>(grad.db),
-      args.ds0);
+      args.ds0, args.dsT);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ struct Wkv7ForwardArgs {
   float* sa = nullptr;
   const float* s0 = nullptr;   // the initial state (null: S starts at 0)
   long s0_batch_stride = 0;
+  float* sT = nullptr;         // null, or receives the final state [B, H, N, N] (state passing)
 };
 
 struct Wkv7BackwardArgs {
@@ -41,6 +42,7 @@ struct Wkv7BackwardArgs {
   const float* sa;
   Wkv7Grads grad;
   float* ds0 = nullptr;        // null, or dL/dS_0 per sample
+  const float* dsT = nullptr;  // null (G starts at 0), or dL/dS_T [B, H, N, N] (state passing)
 };
 
 }  // namespace rwkv7_cuda

@@ -65,6 +65,37 @@ wkv7_state_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Ten
   return {dr, dw, dk, dv, da, db, at::empty(s0.sizes(), s0.options())};
 }
 
+// wkv7_state_passing: wkv7_state's shapes plus the final state [B, H, N, N] (float32, float64
+// for float64 inputs, as on the CPU).
+at::Tensor final_state_meta(const at::Tensor& r) {
+  const auto acc = r.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return at::empty({r.size(0), r.size(2), r.size(3), r.size(3)}, r.options().dtype(acc));
+}
+
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                           const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                           const at::Tensor& s0) {
+  check_wkv7_inputs("rwkv7::wkv7_state_passing (Meta)", r, w, k, v, a, b);
+  check_initial_state("rwkv7::wkv7_state_passing (Meta)", s0, r);
+  return {at::empty(r.sizes(), r.options()), final_state_meta(r)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wkv7_state_passing_forward_meta(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+    const at::Tensor& b, const at::Tensor& s0) {
+  check_initial_state("rwkv7::wkv7_state_passing_forward (Meta)", s0, r);
+  auto [y, saved, saved_sa] = wkv7_forward_meta(r, w, k, v, a, b);
+  return {y, final_state_meta(r), saved, saved_sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_state_passing_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& dy,
+                                 const at::Tensor& dsT, const at::Tensor& s, const at::Tensor& sa) {
+  check_final_state_gradient("rwkv7::wkv7_state_passing_backward (Meta)", dsT, r);
+  return wkv7_state_backward_meta(r, w, k, v, a, b, s0, dy, s, sa);
+}
+
 // wkv7_raw_decay: x in place of w, the same shapes. The plain op is the CPU's composite or the
 // CUDA kernel; its _forward/_backward pieces exist on CUDA only, so their saved tensors take the
 // CUDA kernels' layout (chunk-end states [B, H, T/16, N, N] and S·a [B, T, H, N], float) and their
@@ -109,6 +140,9 @@ TORCH_LIBRARY_IMPL(rwkv7, Meta, m) {
   m.impl("wkv7_state", &wkv7_state_meta);
   m.impl("wkv7_state_forward", &wkv7_state_forward_meta);
   m.impl("wkv7_state_backward", &wkv7_state_backward_meta);
+  m.impl("wkv7_state_passing", &wkv7_state_passing_meta);
+  m.impl("wkv7_state_passing_forward", &wkv7_state_passing_forward_meta);
+  m.impl("wkv7_state_passing_backward", &wkv7_state_passing_backward_meta);
   m.impl("wkv7", &wkv7_meta);
   m.impl("wkv7_forward", &wkv7_forward_meta);
   m.impl("wkv7_backward", &wkv7_backward_meta);

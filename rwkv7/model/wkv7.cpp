@@ -25,6 +25,16 @@ at::Tensor wkv7_state(const at::Tensor& r, const at::Tensor& w, const at::Tensor
   return op.call(r, w, k, v, a, b, s0);
 }
 
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                      const at::Tensor& s0) {
+  using T = const at::Tensor&;
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("rwkv7::wkv7_state_passing", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor>(T, T, T, T, T, T, T)>();
+  return op.call(r, w, k, v, a, b, s0);
+}
+
 at::Tensor wkv7_scan(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, at::Tensor& S) {
   auto f = [](const at::Tensor& x) { return x.to(at::kFloat); };

@@ -3,6 +3,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <tuple>
+
 namespace rwkv7 {
 
 // r, w, k, v, a, b: [B, T, H, N], one dtype and device. Returns y: [B, T, H, N].
@@ -14,6 +16,13 @@ at::Tensor wkv7(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
 // time_state) or [B, H, N, N]; differentiable in s0 (rwkv7::wkv7_state).
 at::Tensor wkv7_state(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
                       const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0);
+
+// wkv7_state that also returns the final state sT [B, H, N, N] (fp32; fp64 for fp64 inputs), and
+// is differentiable through it (rwkv7::wkv7_state_passing): one chunk of a long sample, the
+// next chunk starting from sT. s0 as in wkv7_state.
+std::tuple<at::Tensor, at::Tensor> wkv7_state_passing(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                      const at::Tensor& s0);
 
 // The same recurrence continued from a state S ([B, H, N, N], fp32, updated in place), as
 // plain tensor ops one step at a time: for inference in RNN mode, on any device.

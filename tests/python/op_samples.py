@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 # The scans whose autograd runs <op>_forward / <op>_backward with saved tensors.
-SCANS = ("wkv7", "wkv7_state", "wkv7_raw_decay")
+SCANS = ("wkv7", "wkv7_state", "wkv7_state_passing", "wkv7_raw_decay")
 # Rows with no CPU kernel: the raw-decay scan's pieces run on CUDA only (elsewhere the op is the
 # composite and differentiates through it, ops/op_table.h).
 CUDA_ONLY = ("wkv7_raw_decay_forward", "wkv7_raw_decay_backward")
@@ -44,6 +44,17 @@ def _wkv7_state(dtype):
     B, T, H, N = 2, 20, 2, 4
     shared = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(H, N, N, generator=g, dtype=dtype),)
     per_sample = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(B, H, N, N, generator=g, dtype=dtype),)
+    return [shared, per_sample]
+
+
+def _wkv7_state_passing(dtype):
+    """A shared and a per-sample initial state; states in float32 (float64 for float64 inputs),
+    as the op returns its final state."""
+    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    g = _gen(10)
+    B, T, H, N = 2, 20, 2, 4
+    shared = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(H, N, N, generator=g, dtype=state_dtype),)
+    per_sample = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(B, H, N, N, generator=g, dtype=state_dtype),)
     return [shared, per_sample]
 
 
@@ -95,6 +106,7 @@ def _cross_entropy_l2wrap(dtype):
 FORWARD = {
     "wkv7": _wkv7,
     "wkv7_state": _wkv7_state,
+    "wkv7_state_passing": _wkv7_state_passing,
     "wkv7_raw_decay": _wkv7_raw_decay,
     "token_shift_mix": _token_shift_mix,
     "kk_pre": _kk_pre,
@@ -107,9 +119,9 @@ FORWARD = {
 
 # ---- the composite references (plain ATen, differentiated by autograd) ----
 
-def wkv7_reference(r, w, k, v, a, b, s0=None, decay=None):
+def wkv7_reference(r, w, k, v, a, b, s0=None, decay=None, final_state=False):
     """The WKV-7 recurrence, state S [B, H, N(value), N(key)]: sa = S a ; S = S diag(d) + sa b^T +
-    v k^T ; y = S r, with d = exp(-exp(w))."""
+    v k^T ; y = S r, with d = exp(-exp(w)). With final_state, (y, S_T) with S_T in s0's dtype."""
     B, T, H, N = r.shape
     d = torch.exp(-torch.exp(w)) if decay is None else decay
     S = r.new_zeros(B, H, N, N) if s0 is None else s0.expand(B, H, N, N).to(r.dtype)
@@ -118,6 +130,8 @@ def wkv7_reference(r, w, k, v, a, b, s0=None, decay=None):
         sa = torch.einsum("bhij,bhj->bhi", S, a[:, t])
         S = S * d[:, t, :, None, :] + sa[..., None] * b[:, t, :, None, :] + v[:, t, ..., None] * k[:, t, :, None, :]
         ys.append(torch.einsum("bhij,bhj->bhi", S, r[:, t]))
+    if final_state:
+        return torch.stack(ys, 1), S.to(s0.dtype)
     return torch.stack(ys, 1)
 
 
@@ -147,6 +161,7 @@ def _cross_entropy_l2wrap_reference(logits, targets):
 REFERENCE = {
     "wkv7": wkv7_reference,
     "wkv7_state": lambda r, w, k, v, a, b, s0: wkv7_reference(r, w, k, v, a, b, s0=s0),
+    "wkv7_state_passing": lambda r, w, k, v, a, b, s0: wkv7_reference(r, w, k, v, a, b, s0=s0, final_state=True),
     "wkv7_raw_decay": lambda r, x, k, v, a, b: wkv7_reference(r, -F.softplus(-x) - 0.5, k, v, a, b),
     "token_shift_mix": lambda x, mix: x + (F.pad(x, (0, 0, 1, -1)) - x) * mix[:, None, None, :],
     "kk_pre": _kk_pre_reference,
@@ -188,9 +203,9 @@ def sample_inputs(ops, name, dtype, requires_grad=False, device="cpu"):
         base = name[: -len("_backward")]
         samples = []
         for args in sample_inputs(ops, base, dtype, device=device):
-            if base in SCANS:
-                y, saved_state, saved_sa = getattr(ops, base + "_forward")(*args)
-                samples.append(args + output_gradients(y) + (saved_state, saved_sa))
+            if base in SCANS:  # <op>_forward returns <op>'s outputs, then the two saved tensors
+                *outs, saved_state, saved_sa = getattr(ops, base + "_forward")(*args)
+                samples.append(args + output_gradients(tuple(outs)) + (saved_state, saved_sa))
             else:
                 samples.append(args + output_gradients(getattr(ops, base)(*args)))
         return samples

@@ -99,6 +99,26 @@ def test_python_runs_the_state_op_against_rwkv_peft(ops_library):
             assert (x.grad - c[g]).abs().max() <= 1e-9 * c[g].abs().max(), (name, g)
 
 
+def test_python_runs_the_state_passing_op_against_rwkv_cuda(ops_library):
+    """torch.ops.rwkv7.wkv7_state_passing on the fp64 cases made from BlinkDL/RWKV-CUDA's reference
+    (tools/golden/make_wkv7_state_passing_cases.py): y and sT to 1e-9, and the seven gradients of
+    sum(y dy) + sum(sT dsT) to 1e-8."""
+    torch.ops.load_library(str(ops_library))
+    cases = torch.load(golden("wkv7_state_passing_cases.pth"))
+    names = sorted({k.split(".")[0] for k in cases})
+    assert len(names) == 4
+    for name in names:
+        c = {k.split(".", 1)[1]: v for k, v in cases.items() if k.startswith(name + ".")}
+        inputs = [c[k].clone().requires_grad_(True) for k in "rwkvab"]
+        s0 = c["s0"].clone().requires_grad_(True)
+        y, sT = torch.ops.rwkv7.wkv7_state_passing(*inputs, s0)
+        ((y * c["dy"]).sum() + (sT * c["dsT"]).sum()).backward()
+        for got, want in ((y, "y"), (sT, "sT")):
+            assert (got - c[want]).abs().max() <= 1e-9 * c[want].abs().max(), (name, want)
+        for x, g in zip(inputs + [s0], ["dr", "dw", "dk", "dv", "da", "db", "ds0"]):
+            assert (x.grad - c[g]).abs().max() <= 1e-8 * c[g].abs().max(), (name, g)
+
+
 def _finetune(app, tmp_path, kind_lines):
     """A short fine-tuning run of the tiny model (RWKV-PEFT's settings, 6 steps), its rwkv-0.pth."""
     cfg = tmp_path / "ft.yaml"

@@ -27,6 +27,8 @@ struct Problem {
   const float* s0 = nullptr;                // initial state [., H, N, N]; null: 0
   int64_t s0_batch_stride = 0;              // 0: one state for the whole batch
   float* ds0 = nullptr;                     // backward: dL/dS_0 [B, H, N, N], or null
+  float* sT = nullptr;                      // forward: receives the final state [B, H, N, N], or null
+  const float* dsT = nullptr;               // backward: dL/dS_T [B, H, N, N] (G starts there), or null: 0
   void *dr = nullptr, *dw = nullptr, *dk = nullptr, *dv = nullptr, *da = nullptr, *db = nullptr;
   int64_t chunks() const { return (T + kChunk - 1) / kChunk; }
 };
