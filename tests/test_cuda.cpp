@@ -267,7 +267,7 @@ TEST(Cuda, NcclWorldOfOneGradientBuckets) {
   RWKV model(seed_shape(2, 64, 32));
   init_seed_weights(model, 1);
   model->to(at::kCUDA);
-  comm.attach_gradient_buckets(model, 5000);  // several buckets
+  comm.attach_gradient_buckets(model, /*overlap_backward=*/true, 5000);  // several buckets
   at::manual_seed(3);
   const at::Tensor idx = at::randint(0, 32, {2, 16}, at::kLong).to(at::kCUDA);
   const at::Tensor tgt = at::randint(0, 32, {2, 16}, at::kLong).to(at::kCUDA);

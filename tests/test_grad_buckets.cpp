@@ -65,7 +65,7 @@ void expect_world_of_one_gradients(int64_t bucket_elements) {
   std::unique_ptr<Communicator> comm = world_of_one();
   if (!comm) GTEST_SKIP() << "this build has no data-parallel support (no Gloo headers)";
   RWKV plain = noisy_model(), bucketed = noisy_model();
-  comm->attach_gradient_buckets(bucketed, bucket_elements);
+  comm->attach_gradient_buckets(bucketed, /*overlap_backward=*/true, bucket_elements);
   const auto names = bucketed->named_parameters().keys();
   for (uint64_t step = 0; step < 2; ++step) {
     forward_backward(plain, 10 + step);
@@ -104,6 +104,29 @@ TEST(GradBuckets, WorldOfOneCollectivesRun) {
   comm->broadcast(x, 0);
   EXPECT_EQ(comm->collectives_run(), before + 2);
   EXPECT_TRUE(at::equal(x, at::arange(8, at::kFloat)));
+}
+
+// Long context back-propagates a step in several passes (one per chunk): without overlap the
+// buckets are filled from the accumulated .grad by finish_gradients, never by a hook that would
+// send the first pass's part alone.
+TEST(GradBuckets, WithoutOverlapTheAccumulatedGradientsAreReduced) {
+  std::unique_ptr<Communicator> comm = world_of_one();
+  if (!comm) GTEST_SKIP() << "this build has no data-parallel support (no Gloo headers)";
+  RWKV plain = noisy_model(), deferred = noisy_model();
+  comm->attach_gradient_buckets(deferred, /*overlap_backward=*/false, 5000);
+  for (uint64_t pass = 0; pass < 2; ++pass) {  // two backward passes accumulate into .grad
+    forward_backward(plain, 20 + pass);
+    forward_backward(deferred, 20 + pass);
+  }
+  const uint64_t before = comm->collectives_run();
+  comm->finish_gradients();
+  EXPECT_GT(comm->collectives_run(), before);  // the buckets went through the all-reduce
+  const auto a = plain->parameters(), b = deferred->parameters();
+  const auto names = deferred->named_parameters().keys();
+  for (size_t k = 0; k < b.size(); ++k) {
+    ASSERT_EQ(a[k].grad().defined(), b[k].grad().defined()) << names[k];
+    if (a[k].grad().defined()) EXPECT_TRUE(at::equal(b[k].grad(), a[k].grad())) << names[k];
+  }
 }
 
 // The model has ~140k values; its largest parameter (ffn.key.weight) has 16384.

@@ -74,15 +74,6 @@ ModelState repeated(const ModelState& start, int64_t rows) {
   return state;
 }
 
-// forward_with_state without the head: ln_out of the last block's output, [B, T, C], the state
-// carried on. (A long document's head is needed only where a target token is predicted.)
-at::Tensor hidden_with_state(RWKV& model, const at::Tensor& tokens, ModelState& state) {
-  at::Tensor x = model->emb(tokens);
-  at::Tensor v_first;
-  for (auto& block : model->block_list) std::tie(x, v_first) = block->forward(x, v_first, &state.at(block->layer_id));
-  return model->ln_out(x);
-}
-
 // One document longer than `window` input tokens, alone, in windows of `window` tokens that carry
 // the RNN state: memory is bounded by the window whatever the document's length, and the numbers
 // are those of one pass (forward_with_state's promise). Returns {score, all targets argmax}.
@@ -97,7 +88,7 @@ std::pair<double, bool> score_in_windows(RWKV& model, const LambadaDocument& d, 
   for (int64_t off = 0; off < T; off += window) {
     const int64_t n = std::min(window, T - off);
     const at::Tensor idx = at::from_blob(input.data() + off, {1, n}, at::kLong).to(device);
-    const at::Tensor h = hidden_with_state(model, idx, state)[0];  // [n, C]
+    const at::Tensor h = model->hidden(idx, state)[0];  // [n, C]
     const int64_t from = std::max(first_pred, off);  // positions here that predict a target token
     if (from >= off + n) continue;
     const at::Tensor logp =

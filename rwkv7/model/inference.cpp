@@ -21,11 +21,7 @@ ModelState zero_state(const RWKV& model, int64_t batch) {
 
 at::Tensor forward_with_state(RWKV& model, const at::Tensor& tokens, ModelState& state) {
   at::NoGradGuard no_grad;
-  at::Tensor x = model->emb(tokens);
-  at::Tensor v_first;
-  for (auto& block : model->block_list)
-    std::tie(x, v_first) = block->forward(x, v_first, &state.at(block->layer_id));
-  return model->head(model->ln_out(x));
+  return model->head(model->hidden(tokens, state));
 }
 
 }  // namespace rwkv7

@@ -10,8 +10,6 @@
 
 namespace rwkv7 {
 
-using ModelState = std::vector<LayerState>;
-
 // The state before any token: zeros, or the model's tuned time_state where it has one.
 ModelState zero_state(const RWKV& model, int64_t batch);
 

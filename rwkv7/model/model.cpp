@@ -108,6 +108,16 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   return ln_out(x);
 }
 
+at::Tensor RWKVImpl::hidden(const at::Tensor& idx, ModelState& state) {
+  TORCH_CHECK(idx.dim() == 2, "RWKV.hidden: idx must be [B, T], got rank ", idx.dim());
+  TORCH_CHECK(state.size() == block_list.size(), "RWKV.hidden: a state of ", state.size(), " layers for a model of ",
+              block_list.size());
+  at::Tensor x = emb(idx);
+  at::Tensor v_first;
+  for (auto& block : block_list) std::tie(x, v_first) = block(x, v_first, &state[block->layer_id]);
+  return ln_out(x);
+}
+
 void RWKVImpl::use_fused_ops(bool on) {
   for (auto& block : block_list) {
     block->att->fused_ops = on;

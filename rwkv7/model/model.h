@@ -10,6 +10,7 @@
 #include "rwkv7/model/block.h"
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/model_config.h"
+#include "rwkv7/model/state.h"
 
 namespace rwkv7 {
 
@@ -24,6 +25,11 @@ class RWKVImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& idx);
   // Everything before the head: ln_out of the last block's output, [B, T, C] (head_chunk's input).
   at::Tensor hidden(const at::Tensor& idx);
+  // The same continuing from `state` (one LayerState per layer, updated to the state after idx):
+  // one chunk of a long sample (rwkv7/train/long_context.h). In training mode the WKV state goes
+  // through rwkv7::wkv7_state_passing, differentiable in the states, and blocks are not
+  // checkpointed (the chunk is the unit that is recomputed); in eval mode, RNN-mode inference.
+  at::Tensor hidden(const at::Tensor& idx, ModelState& state);
 
   // Name -> parameter, in the seed's order.
   StateDict state_dict() const;

@@ -4,6 +4,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
 namespace rwkv7 {
 
 struct LayerState {
@@ -11,5 +13,7 @@ struct LayerState {
   at::Tensor wkv;         // [B, H, N, N], fp32
   at::Tensor ffn_x_prev;  // [B, C]
 };
+
+using ModelState = std::vector<LayerState>;  // one per layer
 
 }  // namespace rwkv7

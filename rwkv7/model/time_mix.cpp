@@ -73,9 +73,14 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
 
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
   const at::Tensor a4 = heads(a);
-  at::Tensor y = state                  ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
-                 : time_state.defined() ? wkv7_state(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, time_state)
-                                        : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
+  at::Tensor y;
+  if (state != nullptr && is_training()) {  // a chunk of a long sample: the op, differentiable in the state
+    std::tie(y, state->wkv) = wkv7_state_passing(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv);
+  } else {
+    y = state                  ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)
+        : time_state.defined() ? wkv7_state(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, time_state)
+                               : wkv7(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4);
+  }
 
   y = ln_x(y.reshape({B * T, C})).view({B, T, C});
   // bonus: y += (sum_n r * k * r_k) v, per head

@@ -178,6 +178,7 @@ bool lora(const TrainConfig& c) { return c.peft == PeftKind::lora; }
 bool disha(const TrainConfig& c) { return c.peft == PeftKind::disha; }
 bool pissa(const TrainConfig& c) { return c.peft == PeftKind::pissa; }
 bool adapter(const TrainConfig& c) { return c.peft != PeftKind::none; }
+bool chunked(const TrainConfig& c) { return c.chunk_ctx > 0; }
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> k = {

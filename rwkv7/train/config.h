@@ -20,6 +20,7 @@ enum class Precision { fp32, bf16 };          // bf16: bf16 compute, fp32 master
 enum class DeviceChoice { cpu, cuda, automatic };  // automatic ("auto"): cuda when there is one
 enum class DataLoad { magic_prime, pad };     // pad: one document per sample
 enum class LrSchedule { seed, cos };          // cos: RWKV-PEFT's over epoch_count mini-epochs
+enum class Bptt { full, truncated };          // long context (chunk_ctx): the gradient across chunks or not
 
 template <>
 struct EnumNames<DataType> {
@@ -41,6 +42,11 @@ struct EnumNames<DataLoad> {
 template <>
 struct EnumNames<LrSchedule> {
   static constexpr std::pair<LrSchedule, const char*> rows[] = {{LrSchedule::seed, "seed"}, {LrSchedule::cos, "cos"}};
+};
+
+template <>
+struct EnumNames<Bptt> {
+  static constexpr std::pair<Bptt, const char*> rows[] = {{Bptt::full, "full"}, {Bptt::truncated, "truncated"}};
 };
 
 struct TrainConfig {

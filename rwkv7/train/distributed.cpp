@@ -80,6 +80,7 @@ struct Communicator::Impl {
   std::vector<int64_t> offset;       // of each parameter in its bucket
   std::vector<int64_t> bucket_of;
   std::vector<Bucket> buckets;
+  bool overlap_backward = true;      // hooks fill the buckets during the backward
   std::mutex mutex;                  // hooks may run on autograd's threads
   // sharding: owner rank and offset in the owner's segment of each parameter; segment length
   std::vector<int64_t> owner, shard_offset;
@@ -257,7 +258,7 @@ void Communicator::broadcast(at::Tensor& t, int64_t root) {
 void Communicator::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
 uint64_t Communicator::collectives_run() const { return impl_->pg->getSequenceNumberForGroup(); }
 
-void Communicator::attach_gradient_buckets(RWKV& model, int64_t bucket_elements) {
+void Communicator::attach_gradient_buckets(RWKV& model, bool overlap_backward, int64_t bucket_elements) {
   Impl& m = *impl_;
   m.params.clear();  // the trained ones: a frozen (fine-tuning) weight has no gradient to average
   for (const auto& p : model->parameters())
@@ -275,6 +276,8 @@ void Communicator::attach_gradient_buckets(RWKV& model, int64_t bucket_elements)
     b.flat = at::zeros({b.flat.numel() + m.params[k].numel()}, b.flat.options());
   }
   for (auto& b : m.buckets) b.pending = static_cast<int64_t>(b.params.size());
+  m.overlap_backward = overlap_backward;
+  if (!overlap_backward) return;
   for (size_t k = 0; k < m.params.size(); ++k) {
     m.params[k].register_hook([this, k](const at::Tensor& grad) {
       Impl& mm = *impl_;
@@ -291,8 +294,11 @@ void Communicator::finish_gradients() {
   std::lock_guard<std::mutex> lock(m.mutex);
   for (auto& b : m.buckets) {
     if (b.pending > 0) {  // parameters without a gradient this step (e.g. layer 0's v0/v1/v2)
-      for (size_t k : b.params)
-        if (!m.params[k].grad().defined()) b.flat.narrow(0, m.offset[k], m.params[k].numel()).zero_();
+      for (size_t k : b.params) {
+        const at::Tensor& g = m.params[k].grad();
+        if (!g.defined()) b.flat.narrow(0, m.offset[k], m.params[k].numel()).zero_();
+        else if (!m.overlap_backward) b.flat.narrow(0, m.offset[k], g.numel()).copy_(g.reshape({-1}));
+      }
       m.launch(b);
     }
   }
@@ -383,7 +389,7 @@ void Communicator::allgather(at::Tensor&, at::Tensor&) {}
 void Communicator::broadcast(at::Tensor&, int64_t) {}
 uint64_t Communicator::collectives_run() const { return 0; }
 void Communicator::barrier() {}
-void Communicator::attach_gradient_buckets(RWKV&, int64_t) {}
+void Communicator::attach_gradient_buckets(RWKV&, bool, int64_t) {}
 void Communicator::finish_gradients() {}
 std::vector<bool> Communicator::shard_parameters(RWKV&) { return {}; }
 void Communicator::reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>&) {}

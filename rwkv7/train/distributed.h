@@ -58,7 +58,9 @@ class Communicator {
   // into a bucket as autograd produces it; a full bucket's all-reduce starts at once (Gloo
   // runs it on its own threads). finish_gradients() completes the rest, waits, and leaves the
   // mean gradient over ranks in every parameter's .grad.
-  void attach_gradient_buckets(RWKV& model, int64_t bucket_elements = int64_t(1) << 22);
+  // Without `overlap_backward` (a step of several backward passes, long context) nothing happens
+  // during the backward: finish_gradients() copies every .grad into the buckets and reduces them.
+  void attach_gradient_buckets(RWKV& model, bool overlap_backward = true, int64_t bucket_elements = int64_t(1) << 22);
   void finish_gradients();
 
   // Optimizer sharding (ZeRO stage 1). Each parameter gets one owner rank (balanced by size);

@@ -15,17 +15,20 @@ using torch::autograd::variable_list;
 // Identity on the loss; in backward also returns the L2Wrap gradient for the logits.
 class L2Wrap : public torch::autograd::Function<L2Wrap> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& loss,
-                            const at::Tensor& logits) {
+  // positions: the B*T the term is divided by (the logits' own, or a whole batch's when the
+  // logits are one chunk of it)
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& loss, const at::Tensor& logits,
+                            int64_t positions) {
     ctx->save_for_backward({logits});
+    ctx->saved_data["positions"] = positions;
     return loss;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const at::Tensor y = ctx->get_saved_variables()[0];
-    const double factor = 1e-4 / static_cast<double>(y.size(0) * y.size(1));
+    const double factor = 1e-4 / static_cast<double>(ctx->saved_data["positions"].toInt());
     auto [maxx, ids] = at::max(y, -1, /*keepdim=*/true);
     at::Tensor gy = at::zeros_like(y).scatter_(-1, ids, maxx * factor);
-    return {grad[0], gy * grad[0].to(gy.scalar_type())};
+    return {grad[0], gy * grad[0].to(gy.scalar_type()), at::Tensor()};
   }
 };
 
@@ -69,7 +72,14 @@ at::Tensor cross_entropy_l2wrap(const at::Tensor& logits, const at::Tensor& targ
   const int64_t V = logits.size(-1);
   if (fused) return fused::cross_entropy_l2wrap(logits.reshape({-1, V}), targets.reshape({-1}));
   at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, V}), targets.reshape({-1}));
-  return L2Wrap::apply(loss, logits);
+  return L2Wrap::apply(loss, logits, logits.numel() / V);
+}
+
+at::Tensor cross_entropy_l2wrap_part(const at::Tensor& logits, const at::Tensor& targets, int64_t targets_in_batch,
+                                     int64_t positions_in_batch) {
+  const int64_t V = logits.size(-1);
+  const at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, V}), targets.reshape({-1}), {}, at::Reduction::Sum);
+  return L2Wrap::apply(sum / static_cast<double>(targets_in_batch), logits, positions_in_batch);
 }
 
 at::Tensor chunked_head_loss(const at::Tensor& hidden, const at::Tensor& head_weight, const at::Tensor& targets,

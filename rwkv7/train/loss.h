@@ -12,6 +12,13 @@ namespace rwkv7 {
 // `fused`: one op (rwkv7::cross_entropy_l2wrap) instead of ATen's cross_entropy + L2Wrap.
 at::Tensor cross_entropy_l2wrap(const at::Tensor& logits, const at::Tensor& targets, bool fused = false);
 
+// One part of a batch's loss (long context: one chunk of every sample), scaled so that the parts
+// add up to the whole batch's loss and gradient: the part's cross-entropies summed over its
+// targets / `targets_in_batch` (the batch's targets that are not -100), and L2Wrap's term
+// 1e-4 max / `positions_in_batch` (the batch's B*T).
+at::Tensor cross_entropy_l2wrap_part(const at::Tensor& logits, const at::Tensor& targets, int64_t targets_in_batch,
+                                     int64_t positions_in_batch);
+
 // The same loss from the head's input (hidden [B, T, C], head weight [V, C]), `chunk` rows at a
 // time: each chunk's logits are made, turned into loss and gradients at once (dhidden, dweight),
 // and dropped, so the full [B*T, V] logits never exist. The gradients are kept for the backward,

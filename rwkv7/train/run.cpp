@@ -27,6 +27,7 @@
 #include "rwkv7/model/load.h"
 #include "rwkv7/peft/adapters.h"
 #include "rwkv7/peft/peft_names.h"
+#include "rwkv7/train/long_context.h"
 #include "rwkv7/train/loss.h"
 #include "rwkv7/util/clock.h"
 
@@ -511,7 +512,8 @@ void Run::build_model() {
   model_->train();
   if (!comm_) return;
   for (auto& p : model_->parameters()) comm_->broadcast(p, 0);
-  if (!sharded_) comm_->attach_gradient_buckets(model_);
+  // (long context back-propagates chunk by chunk: a gradient is final only after the last one)
+  if (!sharded_) comm_->attach_gradient_buckets(model_, /*overlap_backward=*/cfg_.chunk_ctx == 0);
 }
 
 void Run::build_optimizer(const StateDict& training_state) {
@@ -583,13 +585,18 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
   const double t0 = timed ? synced_seconds(device_) : now_seconds();
   // forward, loss
   const at::Tensor x = batch.x.to(device_), y = batch.y.to(device_);
-  const at::Tensor loss = cfg_.head_chunk > 0
-                              ? chunked_head_loss(model_->hidden(x), model_->head->weight, y, cfg_.head_chunk)
-                              : cross_entropy_l2wrap(model_->forward(x), y, fused_loss_);
-  const double t1 = timed ? synced_seconds(device_) : t0;
-  // backward
-  loss.backward();
-  r.loss = loss.item<double>();
+  double t1 = t0;
+  if (cfg_.chunk_ctx > 0) {  // long context: forward and backward chunk by chunk (its time counts as backward's)
+    r.loss = long_context_forward_backward(model_, x, y, {cfg_.chunk_ctx, cfg_.bptt, cfg_.head_chunk, fused_loss_});
+  } else {
+    const at::Tensor loss = cfg_.head_chunk > 0
+                                ? chunked_head_loss(model_->hidden(x), model_->head->weight, y, cfg_.head_chunk)
+                                : cross_entropy_l2wrap(model_->forward(x), y, fused_loss_);
+    t1 = timed ? synced_seconds(device_) : t0;
+    // backward
+    loss.backward();
+    r.loss = loss.item<double>();
+  }
   const double t2 = timed ? synced_seconds(device_) : t0;
   r.stop = stop_signal != 0;
   r.stop_signal = stop_signal;
@@ -628,10 +635,16 @@ double Run::validate() {
   for (int64_t i = 0; i < val_windows_.size(0); i += cfg_.micro_bsz) {
     const at::Tensor w = val_windows_.slice(0, i, std::min(i + cfg_.micro_bsz, val_windows_.size(0))).to(device_);
     const int64_t T = w.size(1) - 1;
-    const at::Tensor logits = model_->forward(w.slice(1, 0, T));
-    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
-                                  w.slice(1, 1, T + 1).reshape({-1}), {}, at::Reduction::Sum)
-               .item<double>();
+    // long context: the windows in chunks too, carrying the states (memory of one chunk)
+    const int64_t L = cfg_.chunk_ctx > 0 ? cfg_.chunk_ctx : T;
+    ModelState state = training_start_state(model_, w.size(0));
+    for (int64_t t0 = 0; t0 < T; t0 += L) {
+      const at::Tensor tokens = w.slice(1, t0, t0 + L);
+      const at::Tensor logits = cfg_.chunk_ctx > 0 ? model_->head(model_->hidden(tokens, state)) : model_->forward(tokens);
+      sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
+                                    w.slice(1, t0 + 1, t0 + L + 1).reshape({-1}), {}, at::Reduction::Sum)
+                 .item<double>();
+    }
   }
   return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
 }
