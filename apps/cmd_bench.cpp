@@ -88,7 +88,7 @@ int bench(int argc, char** argv) {
       "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"backend\": \"{}\", \"threads\": {}, "
       "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
       "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
-      "\"head_chunk\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
+      "\"head_chunk\": {}, \"chunk_ctx\": {}, \"bptt\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
       "\"trained_parameters\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
       "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
@@ -96,7 +96,9 @@ int bench(int argc, char** argv) {
       "\"last_loss\": {:.4f}}}\n",
       json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
       run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, name_of(cfg.precision), cfg.grad_cp,
-      cfg.fused_ops, cfg.head_chunk, name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
+      cfg.fused_ops, cfg.head_chunk, cfg.chunk_ctx,
+      cfg.chunk_ctx > 0 ? "\"" + std::string(name_of(cfg.bptt)) + "\"" : std::string("null"),  // forward_ms 0 then: it is in backward_ms
+      name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, peak_bytes, peak_bytes / double(1 << 30), memory_kind,
       profiler ? "true" : "false", last_loss);
   std::fputs(json.c_str(), stdout);

@@ -73,8 +73,12 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
 
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, N}); };
   const at::Tensor a4 = heads(a);
+  // A chunk of a long sample (training): the op, differentiable in the state, where the device's
+  // kernel takes the shape (CUDA: T % 16 == 0, N 64 or 128); otherwise, and in inference (eval
+  // mode), the per-step scan, which takes any T.
+  const bool kernel_takes_it = !x.is_cuda() || (T % 16 == 0 && (N == 64 || N == 128));
   at::Tensor y;
-  if (state != nullptr && is_training()) {  // a chunk of a long sample: the op, differentiable in the state
+  if (state != nullptr && is_training() && kernel_takes_it) {
     std::tie(y, state->wkv) = wkv7_state_passing(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv);
   } else {
     y = state                  ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)

@@ -222,13 +222,18 @@ void check_counts_fit(const TrainConfig& c) {
                                   c.magic_prime, c.ctx_len));
 }
 
-// A key given for a run it does not apply to would be ignored without a word: refuse it.
+// A key given for a run it does not apply to would be ignored without a word: refuse it, with
+// the value this run has of the key its condition names (the condition's first word).
 void check_given_keys_apply(const TrainConfig& c) {
-  for (const Key& k : keys())
-    if (k.applies && c.given.count(k.name) && !k.applies(c))
-      throw ConfigError(fmt::format("key '{}': applies to runs with {}; this run has peft: {}, dataload: {} "
-                                    "(remove the key, or set what it needs)", k.name, k.applies_when,
-                                    name_of(c.peft), name_of(c.dataload)));
+  for (const Key& k : keys()) {
+    if (!k.applies || !c.given.count(k.name) || k.applies(c)) continue;
+    const std::string deciding = k.applies_when.substr(0, k.applies_when.find_first_of(": <>="));
+    std::string has;
+    for (const Key& d : keys())
+      if (d.name == deciding) has = fmt::format("; this run has {}: {}", d.name, d.get(c));
+    throw ConfigError(fmt::format("key '{}': applies to runs with {}{} (remove the key, or set what it needs)",
+                                  k.name, k.applies_when, has));
+  }
 }
 
 }  // namespace

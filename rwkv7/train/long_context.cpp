@@ -110,7 +110,8 @@ double truncated_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, con
   for (int64_t c = 0; c < chunks; ++c) {
     const at::Tensor part =
         chunk_loss(model, model->hidden(x.slice(1, c * L, (c + 1) * L), state), y.slice(1, c * L, (c + 1) * L), n, o);
-    part.backward();
+    // (state tuning: after chunk 0 nothing trained is upstream of the detached chunks)
+    if (part.requires_grad()) part.backward();
     loss += part.item<double>();
     state = kept(state);  // the next chunk starts from the values alone
   }

@@ -1,5 +1,6 @@
 """Data-parallel training over c10d/Gloo on the CPU: 2 processes x micro_bsz 2 are the seed's
-1 x 4 (its sampler gives them the same samples), with and without optimizer sharding; a killed
+1 x 4 (its sampler gives them the same samples), with and without optimizer sharding, and with
+long context (chunk_ctx); a killed
 rank ends the others with an error; torchrun launches the binary as it is, and restarts it after a
 killed rank (--max-restarts) to resume exactly."""
 import json
@@ -61,9 +62,12 @@ def test_two_ranks_reproduce_the_seeds_single_process_run(app, tmp_path):
         assert r.returncode == 0, r.stderr
     single, nudged = losses(tmp_path / "single"), losses(tmp_path / "nudged")
     seed = [s["loss"] for s in REF["steps"]]
-    for zero in ("0", "1"):
-        name = f"dp-zero{zero}"
-        procs = ranks(app, config(tmp_path, name), 2, "micro_bsz=2", f"zero_stage={zero}")
+    # with and without sharding; and each with long context (2 chunks of 32: the gradients are
+    # complete only after the second backward pass, and only then reduced)
+    for zero, chunk in (("0", 0), ("1", 0), ("0", 32), ("1", 32)):
+        name = f"dp-zero{zero}" + (f"-chunk{chunk}" if chunk else "")
+        extra = [f"chunk_ctx={chunk}"] if chunk else []
+        procs = ranks(app, config(tmp_path, name), 2, "micro_bsz=2", f"zero_stage={zero}", *extra)
         for p in procs:
             out, err = p.communicate(timeout=600)
             assert p.returncode == 0, err
