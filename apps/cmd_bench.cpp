@@ -59,7 +59,7 @@ int bench(int argc, char** argv) {
   std::unique_ptr<StepProfiler> profiler;
   for (int64_t i = 0; i < warmup + steps; ++i) {
     if (i == warmup && args.has("profile")) profiler = std::make_unique<StepProfiler>(cuda);
-    const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.micro_bsz, cfg.ctx_len + 1}, at::kLong);
+    const at::Tensor tokens = at::randint(0, cfg.vocab_size, {cfg.samples_per_step(), cfg.ctx_len + 1}, at::kLong);
     const StepResult r = run.step({tokens.slice(1, 0, cfg.ctx_len), tokens.slice(1, 1, cfg.ctx_len + 1)},
                                   cfg.lr_init, /*stop_signal=*/0, /*timed=*/true);
     last_loss = r.loss;
@@ -77,7 +77,7 @@ int bench(int argc, char** argv) {
   const double peak = peak_tflops(run.device(), cfg.precision, cfg.peak_tflops, &device_name);
   const double flops_per_token = training_flops_per_token(run.model()->shape);
   const double step_s = median(total);
-  const double tokens_per_s = cfg.micro_bsz * cfg.ctx_len / step_s;
+  const double tokens_per_s = cfg.samples_per_step() * cfg.ctx_len / step_s;
   int64_t trained = 0, parameters = 0;  // fine-tuning trains a part (train_type, peft)
   for (const auto& p : run.model()->parameters()) {
     parameters += p.numel();
@@ -87,7 +87,7 @@ int bench(int argc, char** argv) {
   const std::string json = fmt::format(
       "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"backend\": \"{}\", \"threads\": {}, "
       "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
-      "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
+      "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"accumulate_grad_batches\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
       "\"head_chunk\": {}, \"chunk_ctx\": {}, \"bptt\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
       "\"trained_parameters\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
@@ -95,7 +95,7 @@ int bench(int argc, char** argv) {
       "\"peak_mem_bytes\": {}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"profiled\": {}, "
       "\"last_loss\": {:.4f}}}\n",
       json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
-      run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, name_of(cfg.precision), cfg.grad_cp,
+      run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.accumulate_grad_batches, name_of(cfg.precision), cfg.grad_cp,
       cfg.fused_ops, cfg.head_chunk, cfg.chunk_ctx,
       cfg.chunk_ctx > 0 ? "\"" + std::string(name_of(cfg.bptt)) + "\"" : std::string("null"),  // forward_ms 0 then: it is in backward_ms
       name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,

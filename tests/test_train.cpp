@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -152,6 +153,14 @@ TEST(Train, GoldenByteRun120Steps) { expect_golden_byte_run("golden-byte", {}); 
 // The fused ops (CPU implementations; their CUDA kernels are held against the same composite in
 // the CudaEmu tests) and the chunked head: the same run, the same bounds.
 TEST(Train, GoldenByteRun120StepsFusedOps) { expect_golden_byte_run("golden-byte-fused", {"fused_ops=1"}); }
+// Gradient accumulation: micro_bsz 2 twice per optimizer step is the seed's micro_bsz 4 (its
+// samples, loss, lr, tokens and checkpoints); and with long context (ctx_len 64 as 2 chunks of 32).
+TEST(Train, GoldenByteRun120StepsAccumulated) {
+  expect_golden_byte_run("golden-byte-accumulated", {"micro_bsz=2", "accumulate_grad_batches=2"});
+}
+TEST(Train, GoldenByteRun120StepsAccumulatedLongContext) {
+  expect_golden_byte_run("golden-byte-accumulated-chunked", {"micro_bsz=1", "accumulate_grad_batches=4", "chunk_ctx=32"});
+}
 TEST(Train, GoldenByteRun120StepsChunkedHead) {
   expect_golden_byte_run("golden-byte-head-chunk", {"fused_ops=1", "head_chunk=96"});  // 256 rows: 96, 96, 64
 }
@@ -341,6 +350,36 @@ TEST(Train, ValidationLossOnAFixedHeldOutSet) {
 
 namespace rwkv7 {
 namespace {
+
+// With accumulation, the same: micro_bsz 2 x 2 stopped after mini-epoch 0 and resumed goes on as
+// the run that never stopped; and the state resumes at another split of the same batch (4 x 1):
+// the first resumed step starts from the same weights and samples, so its loss is the same to
+// rounding (later steps part by the chaos of eps 1e-18, see the top of this file).
+TEST(Train, ExactResumeWithAccumulation) {
+  const std::string init = golden("train_byte_L2_D128/rwkv-init.pth");
+  const std::vector<std::string> split = {"micro_bsz=2", "accumulate_grad_batches=2"};
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::string whole = scratch_dir("exact-acc-whole"), parts = scratch_dir("exact-acc-parts"),
+                    other = scratch_dir("exact-acc-other-split");
+  train(byte_run(whole, init, with(split, {"epoch_limit=2"})));
+  train(byte_run(parts, init, with(split, {"epoch_limit=1"})));
+  std::filesystem::copy(parts, other, std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  train(byte_run(parts, "", with(split, {"train_stage=3", "epoch_limit=1"})));
+  train(byte_run(other, "", {"micro_bsz=4", "train_stage=3", "epoch_limit=1"}));
+  const std::vector<Step> a = read_metrics(whole), b = read_metrics(parts), c = read_metrics(other);
+  ASSERT_EQ(a.size(), 80u);
+  ASSERT_EQ(b.size(), 80u);
+  ASSERT_EQ(c.size(), 80u);
+  for (size_t i = 0; i < 80; ++i) {
+    EXPECT_NEAR(b[i].loss, a[i].loss, 1e-6) << "step " << i;
+    EXPECT_EQ(b[i].lr, a[i].lr) << "step " << i;
+    EXPECT_EQ(c[i].lr, a[i].lr) << "step " << i;
+  }
+  EXPECT_NEAR(c[40].loss, a[40].loss, 1e-6);
+}
 
 // Beyond the seed: with the training state saved beside each checkpoint, a run stopped after
 // mini-epoch 0 and resumed goes on exactly as the run that never stopped.

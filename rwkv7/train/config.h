@@ -63,7 +63,10 @@ struct TrainConfig {
   // The run's length in mini-epochs when it is counted in mini-epochs (dataload pad, lr_schedule cos).
   bool counts_epochs() const { return dataload == DataLoad::pad || lr_schedule == LrSchedule::cos; }
 
-  int64_t real_bsz() const { return micro_bsz * devices; }
+  // Samples of one optimizer step: this process's (micro_bsz per forward, accumulate_grad_batches
+  // forwards), and all processes'.
+  int64_t samples_per_step() const { return micro_bsz * accumulate_grad_batches; }
+  int64_t real_bsz() const { return samples_per_step() * devices; }
   int64_t steps_per_epoch() const { return epoch_steps > 0 ? epoch_steps : epoch_samples / real_bsz(); }
 
   // What the peft layer needs of the run.

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <vector>
 
-#include "rwkv7/train/loss.h"
 
 namespace rwkv7 {
 
@@ -47,22 +46,7 @@ ModelState kept(const ModelState& s) {
   return map_state(s, [](const at::Tensor& t) { return t.detach().clone(); });
 }
 
-struct Counts {
-  int64_t targets;    // the batch's targets that are not -100
-  int64_t positions;  // B * T
-};
-
-// Chunk c's part of the batch's loss, scaled so that the parts add up to the unchunked loss.
-at::Tensor chunk_loss(RWKV& model, const at::Tensor& hidden, const at::Tensor& targets, const Counts& n,
-                      const LongContextOptions& o) {
-  const double share = double(targets.numel()) / double(n.positions);  // the fused losses' mean is over rows
-  if (o.head_chunk > 0) return chunked_head_loss(hidden, model->head->weight, targets, o.head_chunk) * share;
-  const at::Tensor logits = model->head(hidden);
-  if (o.fused_loss) return cross_entropy_l2wrap(logits, targets, /*fused=*/true) * share;
-  return cross_entropy_l2wrap_part(logits, targets, n.targets, n.positions);
-}
-
-double full_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const Counts& n, const LongContextOptions& o) {
+double full_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const BatchCounts& n, const LongContextOptions& o) {
   const int64_t B = x.size(0), L = o.chunk_len, chunks = x.size(1) / L;
   auto chunk = [&](const at::Tensor& t, int64_t c) { return t.slice(1, c * L, (c + 1) * L); };
   // forward: each chunk's start state (and generator), nothing else
@@ -88,7 +72,7 @@ double full_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const Co
                                     : map_state(starts[c], [](const at::Tensor& t) { return t.requires_grad_(true); });
     starts[c].clear();
     ModelState state = start;
-    const at::Tensor part = chunk_loss(model, model->hidden(chunk(x, c), state), chunk(y, c), n, o);
+    const at::Tensor part = batch_part_loss(model, model->hidden(chunk(x, c), state), chunk(y, c), n, o.loss);
     std::vector<at::Tensor> outputs{part}, grads{at::ones_like(part)};
     if (!end_grads.empty())
       for_each_pair(state, end_grads, [&](const at::Tensor& s, const at::Tensor& g) {
@@ -102,14 +86,14 @@ double full_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const Co
   return loss;
 }
 
-double truncated_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const Counts& n,
+double truncated_bptt(RWKV& model, const at::Tensor& x, const at::Tensor& y, const BatchCounts& n,
                       const LongContextOptions& o) {
   const int64_t L = o.chunk_len, chunks = x.size(1) / L;
   double loss = 0;
   ModelState state = training_start_state(model, x.size(0));
   for (int64_t c = 0; c < chunks; ++c) {
     const at::Tensor part =
-        chunk_loss(model, model->hidden(x.slice(1, c * L, (c + 1) * L), state), y.slice(1, c * L, (c + 1) * L), n, o);
+        batch_part_loss(model, model->hidden(x.slice(1, c * L, (c + 1) * L), state), y.slice(1, c * L, (c + 1) * L), n, o.loss);
     // (state tuning: after chunk 0 nothing trained is upstream of the detached chunks)
     if (part.requires_grad()) part.backward();
     loss += part.item<double>();
@@ -134,11 +118,10 @@ ModelState training_start_state(RWKV& model, int64_t batch) {
 }
 
 double long_context_forward_backward(RWKV& model, const at::Tensor& x, const at::Tensor& y,
-                                     const LongContextOptions& o) {
+                                     const LongContextOptions& o, const BatchCounts& batch) {
   TORCH_CHECK(o.chunk_len > 0 && x.size(1) % o.chunk_len == 0, "long context: chunk_ctx ", o.chunk_len,
               " does not divide the sample length ", x.size(1));
-  const Counts n{(y != -100).sum().item<int64_t>(), y.numel()};
-  return o.bptt == Bptt::full ? full_bptt(model, x, y, n, o) : truncated_bptt(model, x, y, n, o);
+  return o.bptt == Bptt::full ? full_bptt(model, x, y, batch, o) : truncated_bptt(model, x, y, batch, o);
 }
 
 }  // namespace rwkv7

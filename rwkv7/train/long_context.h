@@ -13,7 +13,7 @@
 // as it is computed (RWKV-PEFT's infctx and its peers): one forward, no gradient across chunks.
 //
 // The loss is the unchunked step's: each chunk's part is scaled by the whole batch's counts
-// (rwkv7/train/loss.h, cross_entropy_l2wrap_part), so the parts add up to the batch's loss.
+// (rwkv7/train/loss_parts.h), so the parts add up to the batch's loss.
 // Randomness (LoRA's dropout) is replayed: each chunk's recompute draws what its forward drew.
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -22,20 +22,20 @@
 
 #include "rwkv7/model/model.h"
 #include "rwkv7/train/config.h"
+#include "rwkv7/train/loss_parts.h"
 
 namespace rwkv7 {
 
 struct LongContextOptions {
-  int64_t chunk_len = 0;    // chunk_ctx: tokens per chunk, dividing T
+  int64_t chunk_len = 0;  // chunk_ctx: tokens per chunk, dividing T
   Bptt bptt = Bptt::full;
-  int64_t head_chunk = 0;   // the loss of each chunk as the unchunked step makes it
-  bool fused_loss = false;
+  LossOptions loss;       // each chunk's loss as the unchunked step makes it
 };
 
-// x, y: [B, T] inputs and targets (-100: ignored). Leaves the batch's gradient in the
-// parameters' .grad (added to what is there) and returns its loss.
+// x, y: [B, T] inputs and targets (-100: ignored), all or part (a micro-batch) of a step's batch
+// whose counts are `batch`. Adds the gradient to the parameters' .grad and returns the loss part.
 double long_context_forward_backward(RWKV& model, const at::Tensor& x, const at::Tensor& y,
-                                     const LongContextOptions& options);
+                                     const LongContextOptions& options, const BatchCounts& batch);
 
 // The states every sample starts from: zeros, or the tuned time_state (in the graph when grad
 // mode is on, so that state tuning trains it).

@@ -29,6 +29,7 @@
 #include "rwkv7/peft/peft_names.h"
 #include "rwkv7/train/long_context.h"
 #include "rwkv7/train/loss.h"
+#include "rwkv7/train/loss_parts.h"
 #include "rwkv7/util/clock.h"
 
 namespace rwkv7 {
@@ -491,7 +492,7 @@ RunPosition Run::checked_position(const StateDict& state) const {
   RunPosition p;
   p.load_state_dict(state, state_file_);
   if (p.epoch_steps != cfg_.steps_per_epoch())
-    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / micro_bsz)",
+    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / (micro_bsz x accumulate_grad_batches x devices))",
                              p.epoch_steps, cfg_.steps_per_epoch()));
   const std::string where = implausible_position(p, start_.epoch_begin, cfg_.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
@@ -512,8 +513,10 @@ void Run::build_model() {
   model_->train();
   if (!comm_) return;
   for (auto& p : model_->parameters()) comm_->broadcast(p, 0);
-  // (long context back-propagates chunk by chunk: a gradient is final only after the last one)
-  if (!sharded_) comm_->attach_gradient_buckets(model_, /*overlap_backward=*/cfg_.chunk_ctx == 0);
+  // (micro-batches and long context's chunks each back-propagate: a gradient is final only after
+  // the last one)
+  if (!sharded_)
+    comm_->attach_gradient_buckets(model_, /*overlap_backward=*/cfg_.chunk_ctx == 0 && cfg_.accumulate_grad_batches == 1);
 }
 
 void Run::build_optimizer(const StateDict& training_state) {
@@ -538,9 +541,9 @@ void Run::build_optimizer(const StateDict& training_state) {
 
 Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
   if (cfg_.dataload == DataLoad::pad) return document_batch(epoch, step_in_epoch);
-  at::Tensor tokens = at::empty({cfg_.micro_bsz, cfg_.ctx_len + 1}, at::kLong);
-  for (int64_t j = 0; j < cfg_.micro_bsz; ++j) {
-    const uint64_t idx = step_in_epoch * cfg_.micro_bsz + j;
+  at::Tensor tokens = at::empty({cfg_.samples_per_step(), cfg_.ctx_len + 1}, at::kLong);
+  for (int64_t j = 0; j < cfg_.samples_per_step(); ++j) {
+    const uint64_t idx = step_in_epoch * cfg_.samples_per_step() + j;
     const uint64_t offset = sample_offset(cfg_.magic_prime, cfg_.ctx_len, cfg_.epoch_samples, epoch, idx,
                                           env_.rank, cfg_.devices);
     data_->read(offset, cfg_.ctx_len + 1, tokens[j].data_ptr<int64_t>());
@@ -549,17 +552,18 @@ Batch Run::batch(int64_t epoch, int64_t step_in_epoch) const {
 }
 
 // RWKV-PEFT's dataload pad: sample j of this rank's step is document number
-// (g * devices + rank) mod n_docs, g = (epoch * epoch_steps + step) * micro_bsz + j counting from
+// (g * devices + rank) mod n_docs, g = (epoch * epoch_steps + step) * samples_per_step + j counting from
 // the first mini-epoch (in file order with data_shuffle 0; else through a random permutation of the
 // documents, seeded by random_seed and the pass over them). Targets past the document's end are -100:
 // the loss ignores them.
 Batch Run::document_batch(int64_t epoch, int64_t step_in_epoch) const {
   const int64_t L = cfg_.ctx_len + 1;
   const uint64_t n_docs = data_->num_documents();
-  at::Tensor tokens = at::empty({cfg_.micro_bsz, L}, at::kLong);
-  at::Tensor targets_valid = at::empty({cfg_.micro_bsz}, at::kLong);
-  for (int64_t j = 0; j < cfg_.micro_bsz; ++j) {
-    const uint64_t g = static_cast<uint64_t>((epoch * cfg_.steps_per_epoch() + step_in_epoch) * cfg_.micro_bsz + j);
+  at::Tensor tokens = at::empty({cfg_.samples_per_step(), L}, at::kLong);
+  at::Tensor targets_valid = at::empty({cfg_.samples_per_step()}, at::kLong);
+  for (int64_t j = 0; j < cfg_.samples_per_step(); ++j) {
+    const uint64_t g =
+        static_cast<uint64_t>((epoch * cfg_.steps_per_epoch() + step_in_epoch) * cfg_.samples_per_step() + j);
     const uint64_t n = g * static_cast<uint64_t>(cfg_.devices) + static_cast<uint64_t>(env_.rank);
     uint64_t doc = n % n_docs;
     if (cfg_.data_shuffle == 1) {
@@ -586,8 +590,22 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
   // forward, loss
   const at::Tensor x = batch.x.to(device_), y = batch.y.to(device_);
   double t1 = t0;
-  if (cfg_.chunk_ctx > 0) {  // long context: forward and backward chunk by chunk (its time counts as backward's)
-    r.loss = long_context_forward_backward(model_, x, y, {cfg_.chunk_ctx, cfg_.bptt, cfg_.head_chunk, fused_loss_});
+  const LossOptions loss_options{cfg_.head_chunk, fused_loss_};
+  if (cfg_.accumulate_grad_batches > 1 || cfg_.chunk_ctx > 0) {
+    // the batch in parts: micro-batches of micro_bsz, each whole or (long context) chunk by chunk,
+    // each part's loss scaled by the whole batch's counts (forward and backward interleave: their
+    // time counts as backward's)
+    const BatchCounts counts = batch_counts(y);
+    for (int64_t i = 0; i < x.size(0); i += cfg_.micro_bsz) {
+      const at::Tensor xs = x.slice(0, i, i + cfg_.micro_bsz), ys = y.slice(0, i, i + cfg_.micro_bsz);
+      if (cfg_.chunk_ctx > 0) {
+        r.loss += long_context_forward_backward(model_, xs, ys, {cfg_.chunk_ctx, cfg_.bptt, loss_options}, counts);
+      } else {
+        const at::Tensor part = batch_part_loss(model_, model_->hidden(xs), ys, counts, loss_options);
+        part.backward();
+        r.loss += part.item<double>();
+      }
+    }
   } else {
     const at::Tensor loss = cfg_.head_chunk > 0
                                 ? chunked_head_loss(model_->hidden(x), model_->head->weight, y, cfg_.head_chunk)

@@ -1,6 +1,6 @@
 """Data-parallel training over c10d/Gloo on the CPU: 2 processes x micro_bsz 2 are the seed's
-1 x 4 (its sampler gives them the same samples), with and without optimizer sharding, and with
-long context (chunk_ctx); a killed
+1 x 4 (its sampler gives them the same samples), with and without optimizer sharding, with
+long context (chunk_ctx) and with gradient accumulation; a killed
 rank ends the others with an error; torchrun launches the binary as it is, and restarts it after a
 killed rank (--max-restarts) to resume exactly."""
 import json
@@ -62,11 +62,13 @@ def test_two_ranks_reproduce_the_seeds_single_process_run(app, tmp_path):
         assert r.returncode == 0, r.stderr
     single, nudged = losses(tmp_path / "single"), losses(tmp_path / "nudged")
     seed = [s["loss"] for s in REF["steps"]]
-    # with and without sharding; and each with long context (2 chunks of 32: the gradients are
-    # complete only after the second backward pass, and only then reduced)
-    for zero, chunk in (("0", 0), ("1", 0), ("0", 32), ("1", 32)):
-        name = f"dp-zero{zero}" + (f"-chunk{chunk}" if chunk else "")
-        extra = [f"chunk_ctx={chunk}"] if chunk else []
+    # with and without sharding; each with long context (2 chunks of 32: the gradients are
+    # complete only after the second backward pass, and only then reduced); and micro_bsz 1 with
+    # 2 accumulated micro-batches per step
+    for zero, extra in (("0", []), ("1", []), ("0", ["chunk_ctx=32"]), ("1", ["chunk_ctx=32"]),
+                        ("0", ["micro_bsz=1", "accumulate_grad_batches=2"]),
+                        ("1", ["micro_bsz=1", "accumulate_grad_batches=2", "chunk_ctx=32"])):
+        name = f"dp-zero{zero}" + "".join("-" + e.split("=")[0][:5] + e.split("=")[1] for e in extra)
         procs = ranks(app, config(tmp_path, name), 2, "micro_bsz=2", f"zero_stage={zero}", *extra)
         for p in procs:
             out, err = p.communicate(timeout=600)

@@ -1,7 +1,8 @@
-// Long context (chunk_ctx, rwkv7/train/long_context.h): a sample run as chunks with the states
-// carried between them. bptt: full must be the unchunked step itself (its loss, gradient and
-// update, to float32 rounding); bptt: truncated must be the step that detaches the states at
-// every boundary; the chunked forward must be RNN-mode inference.
+// A step's batch in parts (rwkv7/train/loss_parts.h): gradient accumulation's micro-batches and
+// long context's chunks (chunk_ctx, rwkv7/train/long_context.h: a sample run as chunks with the
+// states carried between them). Accumulation and bptt: full must be the one-piece step itself
+// (its loss, gradient and update, to float32 rounding); bptt: truncated must be the step that
+// detaches the states at every boundary; the chunked forward must be RNN-mode inference.
 //
 // The bounds (1e-5) are the issue's: float32 sums taken in another order (per chunk, then added)
 // differ by a few ulp of the largest terms; a missing state gradient moves the gradients by
@@ -77,7 +78,7 @@ Trace train(const TrainConfig& cfg, int64_t steps, bool ignored = false, bool on
     }
   };
   for (int64_t s = 0; s < steps; ++s)
-    t.losses.push_back(run.step(batch_of(s, cfg.micro_bsz, cfg.ctx_len, ignored), cfg.lr_init).loss);
+    t.losses.push_back(run.step(batch_of(s, cfg.samples_per_step(), cfg.ctx_len, ignored), cfg.lr_init).loss);
   for (const auto& [name, w] : run.model()->state_dict()) t.final_weights.emplace_back(name, w.detach().clone());
   return t;
 }
@@ -264,6 +265,21 @@ TEST(LongContext, ChunkedForwardIsRnnInference) {
               relative_error(chunked, plain));
   EXPECT_LE(relative_error(chunked, inference), 1e-5);
   EXPECT_LE(relative_error(chunked, plain), 1e-5);
+}
+
+// micro_bsz 1 x 4 micro-batches is micro_bsz 4, ignored targets included (each micro-batch's
+// cross-entropy weighed by its share of the batch's targets), and with chunks inside each.
+TEST(Accumulation, MicroBatchesAreTheWholeBatch) {
+  const Trace whole = train(long_config({"micro_bsz=4"}, 256), 3, true);
+  const double envelope = one_ulp_envelope(long_config({"micro_bsz=4"}, 256), 3, whole, true);
+  expect_same_training(train(long_config({"micro_bsz=1", "accumulate_grad_batches=4"}, 256), 3, true), whole,
+                       "micro_bsz 1 x 4 vs micro_bsz 4, a third of the targets ignored", 1e-5, envelope);
+  expect_same_training(train(long_config({"micro_bsz=2", "accumulate_grad_batches=2", "chunk_ctx=64"}, 256), 3, true),
+                       whole, "micro_bsz 2 x 2 in chunks of 64 vs micro_bsz 4", 1e-5, envelope);
+  const Trace fused = train(long_config({"micro_bsz=4", "head_chunk=100"}, 256), 3);
+  expect_same_training(train(long_config({"micro_bsz=2", "accumulate_grad_batches=2", "head_chunk=100"}, 256), 3), fused,
+                       "micro_bsz 2 x 2 vs 4, head_chunk 100", 1e-5,
+                       one_ulp_envelope(long_config({"micro_bsz=4", "head_chunk=100"}, 256), 3, fused));
 }
 
 TEST(LongContext, ChunkCtxMustDivideCtxLenInMultiplesOf16) {
