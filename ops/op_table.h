@@ -30,6 +30,11 @@
 //   through it: the backward takes dsT as well as dy (long context: a sample runs as chunks, each
 //   from the last one's sT; BlinkDL/RWKV-CUDA's state-passing kernel). _forward/_backward as above.
 //
+//   wkv7_reset(r, w, k, v, a, b, s0, reset, s_reset) -> (y, sT)    wkv7_state_passing whose state
+//   restarts from s_reset (shaped as s0) before every step t with reset[b, t] (bool [B, T]): packed
+//   documents (doc_reset: 1), each running as if it were its own sequence. Differentiable in the six
+//   inputs, s0 and s_reset (which gets the gradient of every restart). _forward/_backward as above.
+//
 //   wkv7_raw_decay(r, x, k, v, a, b) -> y    wkv7 with w = -softplus(-x) - 0.5 computed inside the
 //   kernel in float (fused_ops: 1); its _forward/_backward pieces exist on CUDA only (elsewhere
 //   the op is the composite and differentiates through it), so their rows have no CPU kernel.
@@ -92,6 +97,19 @@ inline constexpr OpRow kOpTable[] = {
      "wkv7_state_passing_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0,"
      " Tensor dy, Tensor dsT, Tensor saved_state, Tensor saved_sa)"
      " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db, Tensor ds0)",
+     kEveryKernel},
+    {"wkv7_reset",
+     "wkv7_reset(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0, Tensor reset, Tensor s_reset)"
+     " -> (Tensor y, Tensor sT)",
+     kEveryKernel},
+    {"wkv7_reset_forward",
+     "wkv7_reset_forward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0, Tensor reset,"
+     " Tensor s_reset) -> (Tensor y, Tensor sT, Tensor saved_state, Tensor saved_sa)",
+     kEveryKernel},
+    {"wkv7_reset_backward",
+     "wkv7_reset_backward(Tensor r, Tensor w, Tensor k, Tensor v, Tensor a, Tensor b, Tensor s0, Tensor reset,"
+     " Tensor s_reset, Tensor dy, Tensor dsT, Tensor saved_state, Tensor saved_sa)"
+     " -> (Tensor dr, Tensor dw, Tensor dk, Tensor dv, Tensor da, Tensor db, Tensor ds0, Tensor ds_reset)",
      kEveryKernel},
     {"wkv7_raw_decay", "wkv7_raw_decay(Tensor r, Tensor x, Tensor k, Tensor v, Tensor a, Tensor b) -> Tensor",
      kEveryKernel},

@@ -90,6 +90,13 @@ mutate $W "state passing: the final state written scaled by the last decay" cuda
   "    for (int j = 0; j < N; ++j) row[j] = state[j] * decay[j];
   }
 }"
+mutate $W "restarts: the state before a restart not rebuilt (backward: steps back from R)" cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
+  "      rebuild = true;" \
+  "      rebuild = false;"
+mutate $W "restarts: G not cleared at a restart (backward: the gradient leaks into the document before)" \
+  cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
+  "        G_row[j] = 0.f;" \
+  "        G_row[j] = G_row[j];"
 mutate ops/cuda_common.cuh "block_sum's first barrier removed (a second sum overwrites the first before all have read it), under ThreadSanitizer" \
   cuda_emu_tests_tsan 'CudaEmu.KkPre*:CudaEmu.Lnx*' \
   "__device__ inline float block_sum(float x, float* buf) {

@@ -133,6 +133,21 @@ TEST(LongContext, FullBpttIsTheUnchunkedStep) {
                        one_ulp_envelope(long_config({"fused_ops=1"}), 4, fused));
 }
 
+// Packed documents restarting at their token 0 (doc_reset: 1; the random batches hold about two
+// 0s per 512 tokens): the chunks carry the restarted states and the restart state's gradient
+// (state tuning) from every restart, wherever the chunk boundaries fall.
+TEST(LongContext, FullBpttWithDocReset) {
+  const Trace whole = train(long_config({"doc_reset=1"}), 3);
+  expect_same_training(train(long_config({"doc_reset=1", "chunk_ctx=64"}), 3), whole, "doc_reset, chunk_ctx 64", 1e-5,
+                       one_ulp_envelope(long_config({"doc_reset=1"}), 3, whole));
+  const TrainConfig state = long_config({"doc_reset=1", "train_type=state", "lr_init=1", "lr_final=1"});
+  const Trace state_whole = train(state, 3);
+  expect_same_training(
+      train(long_config({"doc_reset=1", "train_type=state", "lr_init=1", "lr_final=1", "chunk_ctx=128"}), 3),
+      state_whole, "doc_reset, state tuning, chunk_ctx 128", 1e-5, one_ulp_envelope(state, 3, state_whole));
+  EXPECT_GT(std::fabs(train(long_config({}), 1).losses[0] - whole.losses[0]), 1e-4);  // the restarts matter
+}
+
 // Ignored targets (dataload: pad's -100) weigh each chunk by its own targets, as the unchunked
 // mean over the batch's targets does; a chunk with none (the last third here) still adds
 // L2Wrap's pull and passes the state gradient on.

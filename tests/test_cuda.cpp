@@ -162,6 +162,40 @@ TEST(Cuda, Wkv7StatePassingGolden) {
   }
 }
 
+// Packed documents' op on the GPU against the CPU op (itself held to the samples cut at their
+// restarts, ops/wkv7/wkv7_reset_test.cpp): restarts at chunk edges, in a row and at the last step.
+TEST(Cuda, Wkv7ResetMatchesCpu) {
+  REQUIRE_CUDA();
+  const at::Device gpu(at::kCUDA, 0);
+  auto c = testing::wkv7_golden_cases("wkv7_state_passing_cases.pth").at("B2_T32_H2_N64");
+  at::Tensor reset = at::zeros({2, 32}, at::kBool);
+  for (int t : {0, 5, 15, 16, 17, 31}) reset[0][t] = true;
+  reset[1][9] = true;
+  const at::Tensor s_reset = c["s0"].select(0, 1).clone();  // [H, N, N], shared by the batch
+  auto run = [&](const at::Device& device, at::ScalarType dtype) {
+    std::vector<at::Tensor> in;
+    for (const char* n : kIn) in.push_back(c[n].to(dtype).to(at::kDouble).to(device, dtype).detach().requires_grad_(true));
+    const auto state_dtype = dtype == at::kDouble ? at::kDouble : at::kFloat;
+    at::Tensor s0 = c["s0"].to(device, state_dtype).detach().requires_grad_(true);
+    at::Tensor sr = s_reset.to(device, state_dtype).detach().requires_grad_(true);
+    auto [y, sT] = wkv7_reset(in[0], in[1], in[2], in[3], in[4], in[5], s0, reset.to(device), sr);
+    ((y.to(at::kDouble) * c["dy"].to(device)).sum() + (sT.to(at::kDouble) * c["dsT"].to(device)).sum()).backward();
+    std::vector<at::Tensor> out{y.cpu().to(at::kDouble), sT.cpu().to(at::kDouble)};
+    for (auto& t : in) out.push_back(t.grad().cpu().to(at::kDouble));
+    out.push_back(s0.grad().cpu().to(at::kDouble));
+    out.push_back(sr.grad().cpu().to(at::kDouble));
+    return out;
+  };
+  const auto want = run(at::kCPU, at::kDouble);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    const auto got = run(gpu, dtype);
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, relative_error(got[i], want[i]));
+    std::printf("[ cuda reset %s ] worst relative error %.3g\n", c10::toString(dtype), worst);
+    EXPECT_LE(worst, dtype == at::kFloat ? 1e-4 : 1e-2);
+  }
+}
+
 TEST(Cuda, Wkv7ArgumentErrors) {
   REQUIRE_CUDA();
   auto x = at::randn({1, 20, 1, 64}, at::Device(at::kCUDA, 0));

@@ -1,4 +1,4 @@
-// Autograd for rwkv7::wkv7, wkv7_state, wkv7_state_passing and wkv7_raw_decay, registered in C++ so that C++ and Python callers alike get
+// Autograd for rwkv7::wkv7, wkv7_state, wkv7_state_passing, wkv7_reset and wkv7_raw_decay, registered in C++ so that C++ and Python callers alike get
 // gradients: forward runs wkv7_forward below the autograd layer and keeps what the
 // device's backward needs; backward runs wkv7_backward on the same device.
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -164,6 +164,47 @@ class StatePassingFunction : public torch::autograd::Function<StatePassingFuncti
   }
 };
 
+// wkv7_reset: wkv7_state_passing with the restart mask (no gradient) and the restart state
+// (differentiable: the sum of dL/dR over every restart).
+using ResetGrads =
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+struct ResetOps {
+  c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor>(T, T, T, T, T, T, T, T, T)> plain;
+  c10::TypedOperatorHandle<PassingTensors(T, T, T, T, T, T, T, T, T)> forward;
+  c10::TypedOperatorHandle<ResetGrads(T, T, T, T, T, T, T, T, T, T, T, T, T)> backward;
+};
+
+const ResetOps& wkv7_reset_ops() {
+  static const ResetOps ops = [] {
+    auto& d = c10::Dispatcher::singleton();
+    return ResetOps{
+        d.findSchemaOrThrow("rwkv7::wkv7_reset", "").typed<std::tuple<at::Tensor, at::Tensor>(T, T, T, T, T, T, T, T, T)>(),
+        d.findSchemaOrThrow("rwkv7::wkv7_reset_forward", "").typed<PassingTensors(T, T, T, T, T, T, T, T, T)>(),
+        d.findSchemaOrThrow("rwkv7::wkv7_reset_backward", "")
+            .typed<ResetGrads(T, T, T, T, T, T, T, T, T, T, T, T, T)>()};
+  }();
+  return ops;
+}
+
+class ResetFunction : public torch::autograd::Function<ResetFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, T r, T w, T k, T v, T a, T b, T s0, T reset, T s_reset) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [y, sT, saved_state, saved_sa] = wkv7_reset_ops().forward.call(r, w, k, v, a, b, s0, reset, s_reset);
+    ctx->save_for_backward({r, w, k, v, a, b, s0, reset, s_reset, saved_state, saved_sa});
+    return {y, sT};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto s = ctx->get_saved_variables();
+    at::Tensor dy = grad_outputs[0].to(s[0].scalar_type()).contiguous();
+    auto [dr, dw, dk, dv, da, db, ds0, ds_reset] = wkv7_reset_ops().backward.call(
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], dy, grad_outputs[1], s[9], s[10]);
+    return {dr, dw, dk, dv, da, db, ds0, at::Tensor(), ds_reset};
+  }
+};
+
 bool any_requires_grad(std::initializer_list<const at::Tensor*> ts) {
   if (!at::GradMode::is_enabled()) return false;
   for (const at::Tensor* t : ts)
@@ -203,6 +244,15 @@ std::tuple<at::Tensor, at::Tensor> wkv7_state_passing_autograd(T r, T w, T k, T 
   return {out[0], out[1]};
 }
 
+std::tuple<at::Tensor, at::Tensor> wkv7_reset_autograd(T r, T w, T k, T v, T a, T b, T s0, T reset, T s_reset) {
+  if (!any_requires_grad({&r, &w, &k, &v, &a, &b, &s0, &s_reset})) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return wkv7_reset_ops().plain.call(r, w, k, v, a, b, s0, reset, s_reset);
+  }
+  auto out = ResetFunction::apply(r, w, k, v, a, b, s0, reset, s_reset);
+  return {out[0], out[1]};
+}
+
 // The raw decay has its own kernels on CUDA; elsewhere it is the composite, differentiable
 // through its parts: w = -softplus(-x) - 0.5, then wkv7.
 at::Tensor wkv7_raw_decay_autograd(const at::Tensor& r, const at::Tensor& x, const at::Tensor& k,
@@ -225,6 +275,9 @@ TORCH_LIBRARY_IMPL(rwkv7, Autograd, m) {
   m.impl("wkv7_state_passing", &wkv7_state_passing_autograd);
   m.impl("wkv7_state_passing_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_state_passing_backward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_reset", &wkv7_reset_autograd);
+  m.impl("wkv7_reset_forward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("wkv7_reset_backward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_raw_decay", &wkv7_raw_decay_autograd);
   m.impl("wkv7_raw_decay_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("wkv7_raw_decay_backward", torch::autograd::autogradNotImplementedFallback());

@@ -75,6 +75,28 @@ inline void check_final_state_gradient(const char* op, const at::Tensor& dsT, co
   TORCH_CHECK(dsT.device() == r.device(), op, ": argument 'dsT' is on ", dsT.device(), " but 'r' is on ", r.device());
 }
 
+// reset, the restart mask of wkv7_reset: bool [B, T] on r's device; s_reset, the state restarted
+// from, is checked as an initial state.
+inline void check_reset(const char* op, const at::Tensor& reset, const at::Tensor& s_reset, const at::Tensor& r) {
+  TORCH_CHECK(reset.defined(), op, ": argument 'reset' is undefined");
+  TORCH_CHECK(reset.scalar_type() == at::kBool, op, ": argument 'reset' has dtype ", reset.scalar_type(),
+              "; it must be bool");
+  TORCH_CHECK(reset.sizes() == at::IntArrayRef({r.size(0), r.size(1)}), op, ": argument 'reset' has shape ",
+              reset.sizes(), "; with r of shape ", r.sizes(), " it must be [B, T] = [", r.size(0), ", ", r.size(1), "]");
+  TORCH_CHECK(reset.device() == r.device(), op, ": argument 'reset' is on ", reset.device(), " but 'r' is on ",
+              r.device());
+  TORCH_CHECK(s_reset.defined(), op, ": argument 's_reset' is undefined");
+  const int64_t B = r.size(0), H = r.size(2), N = r.size(3);
+  const bool shared = s_reset.sizes() == at::IntArrayRef({H, N, N});
+  const bool per_sample = s_reset.sizes() == at::IntArrayRef({B, H, N, N});
+  TORCH_CHECK(shared || per_sample, op, ": argument 's_reset' has shape ", s_reset.sizes(), "; with r of shape ",
+              r.sizes(), " it must be [H, N, N] or [B, H, N, N]");
+  TORCH_CHECK(at::isFloatingType(s_reset.scalar_type()), op, ": argument 's_reset' has dtype ",
+              s_reset.scalar_type(), "; it must be a floating type");
+  TORCH_CHECK(s_reset.device() == r.device(), op, ": argument 's_reset' is on ", s_reset.device(), " but 'r' is on ",
+              r.device());
+}
+
 // The initial state's gradient in s0's shape and dtype from the per-sample one [B, H, N, N]:
 // a state shared by the batch gets the sum over the batch.
 inline at::Tensor initial_state_gradient(const at::Tensor& ds0_per_sample, const at::Tensor& s0) {

@@ -18,15 +18,40 @@ namespace {
 
 using rwkv7_cuda::DecayInput;
 
+// wkv7_reset's extra inputs (undefined: no restarts), and what the kernels read of them.
+struct Restarts {
+  at::Tensor reset, s_reset;
+  bool defined() const { return reset.defined(); }
+};
+
+struct RestartBuffers {
+  at::Tensor reset, s_reset, ds_reset;  // contiguous; s_reset float
+  rwkv7_cuda::Wkv7Restarts args;
+
+  RestartBuffers(const Restarts& given, const at::Tensor& r, bool with_gradient) {
+    if (!given.defined()) return;
+    reset = given.reset.contiguous();
+    s_reset = given.s_reset.to(at::kFloat).contiguous();
+    args.reset = reset.data_ptr<bool>();
+    args.s_reset = s_reset.data_ptr<float>();
+    args.s_reset_batch_stride = s_reset.dim() == 4 ? long(r.size(2) * r.size(3) * r.size(3)) : 0L;
+    if (with_gradient) {
+      ds_reset = at::empty({r.size(0), r.size(2), r.size(3), r.size(3)}, s_reset.options());
+      args.ds_reset = ds_reset.data_ptr<float>();
+    }
+  }
+};
+
 // y, plus the saved state and S·a when `save_for_backward` (inference saves nothing); from the
 // initial state s0 when it is defined (the kernels read it as float).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, bool save_for_backward,
-    const at::Tensor& s0 = {}, at::Tensor* final_state = nullptr) {
+    const at::Tensor& s0 = {}, at::Tensor* final_state = nullptr, const Restarts& restarts = {}) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
   check_cuda_shape(op, r);
   if (s0.defined()) check_initial_state(op, s0, r);
+  if (restarts.defined()) check_reset(op, restarts.reset, restarts.s_reset, r);
   const auto dtype = cuda_kernel_dtype(r, op, "r");
   c10::cuda::CUDAGuard device_guard(r.device());
   const int64_t B = r.size(0), T = r.size(1), H = r.size(2), N = r.size(3);
@@ -51,6 +76,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     *final_state = at::empty({B, H, N, N}, f32);
     args.sT = final_state->data_ptr<float>();
   }
+  const RestartBuffers restart(restarts, r, /*with_gradient=*/false);
+  args.restarts = restart.args;
   check_cuda_launch(rwkv7_cuda::wkv7_forward(dtype, decay, int(B), int(T), int(H), int(N), args,
                                              at::cuda::getCurrentCUDAStream()),
                     op);
@@ -64,13 +91,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> wkv7_forward_cuda(
                      /*save_for_backward=*/true);
 }
 
-// The six input gradients, then the initial state's when s0 is defined (else undefined).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-             const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
-             const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0 = {},
-             const at::Tensor& dsT = {}) {
+// The six input gradients, then the initial state's when s0 is defined (else undefined), then the
+// restart state's when restarts are.
+using Gradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+std::pair<Gradients, at::Tensor>
+run_backward_restarts(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                      const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, const at::Tensor& dy,
+                      const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0, const at::Tensor& dsT,
+                      const Restarts& restarts) {
   check_wkv7_inputs(op, r, w, k, v, a, b);
+  if (restarts.defined()) check_reset(op, restarts.reset, restarts.s_reset, r);
   if (dsT.defined()) check_final_state_gradient(op, dsT, r);
   if (s0.defined()) check_initial_state(op, s0, r);
   check_cuda_shape(op, r);
@@ -99,10 +130,23 @@ run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Te
   args.ds0 = ds0.defined() ? ds0.data_ptr<float>() : nullptr;
   const at::Tensor DST = dsT.defined() ? dsT.to(at::kFloat).contiguous() : at::Tensor();
   args.dsT = DST.defined() ? DST.data_ptr<float>() : nullptr;
+  const RestartBuffers restart(restarts, r, /*with_gradient=*/true);
+  args.restarts = restart.args;
+  const at::Tensor S0 = s0.defined() ? s0.to(at::kFloat).contiguous() : at::Tensor();
+  args.s0 = S0.defined() ? S0.data_ptr<float>() : nullptr;
+  args.s0_batch_stride = S0.defined() && S0.dim() == 4 ? long(H * N * N) : 0L;
   check_cuda_launch(rwkv7_cuda::wkv7_backward(dtype, decay, int(B), int(T), int(H), int(N), args,
                                               at::cuda::getCurrentCUDAStream()),
                     op);
-  return {dr, dw, dk, dv, da, db, s0.defined() ? initial_state_gradient(ds0, s0) : at::Tensor()};
+  return {{dr, dw, dk, dv, da, db, s0.defined() ? initial_state_gradient(ds0, s0) : at::Tensor()},
+          restarts.defined() ? initial_state_gradient(restart.ds_reset, restarts.s_reset) : at::Tensor()};
+}
+
+Gradients run_backward(const char* op, DecayInput decay, const at::Tensor& r, const at::Tensor& w,
+                       const at::Tensor& k, const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                       const at::Tensor& dy, const at::Tensor& s, const at::Tensor& sa, const at::Tensor& s0 = {},
+                       const at::Tensor& dsT = {}) {
+  return run_backward_restarts(op, decay, r, w, k, v, a, b, dy, s, sa, s0, dsT, {}).first;
 }
 
 // Drops run_backward's (undefined) initial-state gradient: the ops without s0 return six.
@@ -198,9 +242,45 @@ wkv7_state_passing_backward_cuda(const at::Tensor& r, const at::Tensor& w, const
   return run_backward(op, DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa, s0, dsT);
 }
 
+// wkv7_reset: the same kernels, restarting from s_reset where reset says.
+std::tuple<at::Tensor, at::Tensor> wkv7_reset_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                   const at::Tensor& s0, const at::Tensor& reset,
+                                                   const at::Tensor& s_reset) {
+  at::Tensor sT;
+  auto out = run_forward("rwkv7::wkv7_reset (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                         /*save_for_backward=*/false, s0, &sT, {reset, s_reset});
+  return {std::get<0>(out), sT};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wkv7_reset_forward_cuda(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+    const at::Tensor& b, const at::Tensor& s0, const at::Tensor& reset, const at::Tensor& s_reset) {
+  at::Tensor sT;
+  auto [y, s, sa] = run_forward("rwkv7::wkv7_reset_forward (CUDA)", DecayInput::kLogLog, r, w, k, v, a, b,
+                                /*save_for_backward=*/true, s0, &sT, {reset, s_reset});
+  return {y, sT, s, sa};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_reset_backward_cuda(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                         const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& reset,
+                         const at::Tensor& s_reset, const at::Tensor& dy, const at::Tensor& dsT, const at::Tensor& s,
+                         const at::Tensor& sa) {
+  const char* op = "rwkv7::wkv7_reset_backward (CUDA)";
+  TORCH_CHECK(s0.defined(), op, ": argument 's0' is undefined");
+  TORCH_CHECK(dsT.defined(), op, ": argument 'dsT' is undefined");
+  auto [g, ds_reset] =
+      run_backward_restarts(op, DecayInput::kLogLog, r, w, k, v, a, b, dy, s, sa, s0, dsT, {reset, s_reset});
+  return std::tuple_cat(g, std::make_tuple(ds_reset));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rwkv7, CUDA, m) {
+  m.impl("wkv7_reset", &wkv7_reset_cuda);
+  m.impl("wkv7_reset_forward", &wkv7_reset_forward_cuda);
+  m.impl("wkv7_reset_backward", &wkv7_reset_backward_cuda);
   m.impl("wkv7_state_passing", &wkv7_state_passing_cuda);
   m.impl("wkv7_state_passing_forward", &wkv7_state_passing_forward_cuda);
   m.impl("wkv7_state_passing_backward", &wkv7_state_passing_backward_cuda);

@@ -231,14 +231,17 @@ struct StateRun {
   KernelRun run;
   at::Tensor ds0;  // in s0's shape: summed over the batch for a shared [H, N, N] state
   at::Tensor sT;   // the final state [B, H, N, N] (state passing)
+  at::Tensor ds_reset;  // with restarts: in s_reset's shape
 };
 
 // The kernels with s0 ([H, N, N] shared, batch stride 0; or [B, H, N, N]), as wkv7_cuda.cpp
 // launches them: s0 read as float, dL/dS_0 written per sample and summed for a shared state.
 // The final state is always written; with dsT defined (wkv7_state_passing) the backward starts
-// from it.
+// from it. With `reset` ([B, T] bool) defined (wkv7_reset), the state restarts from s_reset
+// where it says, and dL/ds_reset comes back as ds0 does.
 template <int kN = 64>
-StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype, const at::Tensor& dsT = {}) {
+StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype, const at::Tensor& dsT = {},
+                           const at::Tensor& reset = {}, const at::Tensor& s_reset = {}) {
   const at::Tensor& r0 = c.at("r");
   const int B = int(r0.size(0)), T = int(r0.size(1)), H = int(r0.size(2)), N = int(r0.size(3));
   std::vector<at::Tensor> in;
@@ -267,6 +270,20 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   backward.grad = grads_of(g);
   backward.ds0 = ds0.data_ptr<float>();
   backward.dsT = DST.defined() ? DST.data_ptr<float>() : nullptr;
+  const at::Tensor RESET = reset.defined() ? reset.contiguous() : at::Tensor();
+  const at::Tensor SR = reset.defined() ? s_reset.to(at::kFloat).contiguous() : at::Tensor();
+  at::Tensor ds_reset = at::zeros({B, H, N, N}, at::kFloat);
+  if (reset.defined()) {
+    rwkv7_cuda::Wkv7Restarts restarts;
+    restarts.reset = RESET.data_ptr<bool>();
+    restarts.s_reset = SR.data_ptr<float>();
+    restarts.s_reset_batch_stride = SR.dim() == 4 ? long(H) * N * N : 0;
+    forward.restarts = restarts;
+    restarts.ds_reset = ds_reset.data_ptr<float>();
+    backward.restarts = restarts;
+    backward.s0 = S0.data_ptr<float>();
+    backward.s0_batch_stride = stride;
+  }
   auto launch = [&](auto element) {
     using T_ = decltype(element);
     EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, false>)(B, T, H, forward, nullptr), cudaSuccess);
@@ -276,7 +293,8 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
     launch(__nv_bfloat16{});
   else
     launch(float{});
-  StateRun out{{y.to(at::kDouble), {}}, (s0.dim() == 3 ? ds0.sum(0) : ds0).to(at::kDouble), sT.to(at::kDouble)};
+  StateRun out{{y.to(at::kDouble), {}}, (s0.dim() == 3 ? ds0.sum(0) : ds0).to(at::kDouble), sT.to(at::kDouble),
+               reset.defined() ? (SR.dim() == 3 ? ds_reset.sum(0) : ds_reset).to(at::kDouble) : at::Tensor()};
   for (auto& t : g) out.run.grads.push_back(t.to(at::kDouble));
   return out;
 }
@@ -352,6 +370,48 @@ TEST(CudaEmu, Wkv7StateMatchesCpuOp) {
     }
   }
 }
+
+// wkv7_reset (packed documents) against the CPU op's autograd in fp64 (itself held to a reference
+// that cuts the samples at their restarts, wkv7_reset_test.cpp). Restarts at the first step, in
+// a chunk, at a chunk's first and last steps, twice in a row, at the last step: the backward
+// rebuilds the state before each from the chunk's start (from s0 in the first chunk).
+template <int kN>
+void check_reset_kernels(int T, uint64_t seed) {
+  const Case c = model_like_case(3, T, 2, seed, kN);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
+  const at::Tensor s0 = at::randn({3, 2, kN, kN}, gen, at::kDouble);
+  const at::Tensor dsT = at::randn({3, 2, kN, kN}, gen, at::kDouble);
+  at::Tensor reset = at::zeros({3, T}, at::kBool);
+  for (int t : {0, 5, 15, 16, 17, 18, T - 1}) reset[0][t] = true;
+  for (int t : {3, 31}) reset[2][t] = true;
+  for (const bool shared : {true, false}) {
+    const at::Tensor s_reset =
+        at::randn(shared ? at::IntArrayRef{2, kN, kN} : at::IntArrayRef{3, 2, kN, kN}, gen, at::kDouble);
+    for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+      std::vector<at::Tensor> in;
+      for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).to(at::kDouble).detach().requires_grad_(true));
+      at::Tensor S0 = s0.to(at::kFloat).to(at::kDouble).detach().requires_grad_(true);
+      at::Tensor SR = s_reset.to(at::kFloat).to(at::kDouble).detach().requires_grad_(true);
+      auto [y, sT] = wkv7_reset(in[0], in[1], in[2], in[3], in[4], in[5], S0, reset, SR);
+      ((y * c.at("dy").to(dtype).to(at::kDouble)).sum() + (sT * dsT.to(at::kFloat).to(at::kDouble)).sum()).backward();
+      StateRun want{{y.detach(), {}}, S0.grad(), sT.detach(), SR.grad()};
+      for (auto& t : in) want.run.grads.push_back(t.grad());
+      const StateRun got = run_state_kernels<kN>(c, s0, dtype, dsT, reset, s_reset);
+      std::string where;
+      double err = worst_state_error(got, want, &where);
+      for (auto [name, g, w] : {std::tuple{"sT", got.sT, want.sT}, std::tuple{"ds_reset", got.ds_reset, want.ds_reset}}) {
+        const double e = relative_error(g, w);
+        if (e > err) err = e, where = name;
+      }
+      std::printf("  reset N %d %s %s: worst %.2e (%s)\n", kN, shared ? "shared" : "per sample", c10::toString(dtype),
+                  err, where.c_str());
+      EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << where;  // the bounds without restarts
+    }
+  }
+}
+
+TEST(CudaEmu, Wkv7ResetMatchesCpuOp) { check_reset_kernels<64>(48, 51); }
+TEST(CudaEmu, Wkv7ResetHeadSize128MatchesCpuOp) { check_reset_kernels<128>(32, 52); }
 
 // ---- the launcher's contract ----
 

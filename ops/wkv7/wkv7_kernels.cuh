@@ -21,6 +21,12 @@
 // State passing (long context): with sT non-null the forward writes the final state there (row i
 // by thread i), and with dsT non-null the backward's G starts from dL/dS_T instead of 0.
 //
+// Restarts (wkv7_reset, packed documents): before a step t with reset[b][t] every thread loads its
+// row of R = s_reset as the state. The backward then reads R's column as S_{t-1}, adds G (then
+// dL/dR) to ds_reset and zeroes G; the state before the restart cannot be stepped back to from R,
+// so the step before it rebuilds S from the chunk's start (the saved state, or s0 for the first
+// chunk) forward with the saved S·a, at most kChunk - 1 steps.
+//
 // Backward runs in reverse time. Thread i owns column i of S (key channel i), row i and
 // column i of G = dL/dS. It restarts from the saved S at each chunk end and in between
 // steps back with S_{t-1}[j][i] = (S_t[j][i] - v_j k_i - sa_j b_i) / d_i; the seed's
@@ -58,7 +64,8 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
                                const T* __restrict__ a_, const T* __restrict__ b_,
                                T* __restrict__ y_, float* __restrict__ s_,
                                float* __restrict__ sa_, const float* __restrict__ s0_,
-                               long s0_batch_stride, float* __restrict__ sT_) {
+                               long s0_batch_stride, float* __restrict__ sT_, const bool* __restrict__ reset_,
+                               const float* __restrict__ s_reset_, long s_reset_batch_stride) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
   float state[N];
   const float* s0_row = s0_ == nullptr ? nullptr : s0_ + bi * s0_batch_stride + (long(h) * N + i) * N;
@@ -76,6 +83,12 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
     a[i] = load(a_ + idx);
     b[i] = load(b_ + idx);
     __syncthreads();
+
+    if (reset_ != nullptr && reset_[long(bi) * Tlen + t]) {  // the same for every thread of the block
+      const float* R_row = s_reset_ + bi * s_reset_batch_stride + (long(h) * N + i) * N;
+#pragma unroll
+      for (int j = 0; j < N; ++j) state[j] = R_row[j];
+    }
 
     float sa = 0.f;
 #pragma unroll
@@ -112,8 +125,16 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const float* __restrict__ s_, const float* __restrict__ sa_,
                                 T* __restrict__ dr_, T* __restrict__ dw_, T* __restrict__ dk_,
                                 T* __restrict__ dv_, T* __restrict__ da_, T* __restrict__ db_,
-                                float* __restrict__ ds0_, const float* __restrict__ dsT_) {
+                                float* __restrict__ ds0_, const float* __restrict__ dsT_,
+                                const bool* __restrict__ reset_, const float* __restrict__ s_reset_,
+                                long s_reset_batch_stride, float* __restrict__ ds_reset_,
+                                const float* __restrict__ s0_, long s0_batch_stride) {
   const int bi = blockIdx.y, h = blockIdx.x, i = threadIdx.x;
+  const float* R = reset_ == nullptr ? nullptr : s_reset_ + bi * s_reset_batch_stride + long(h) * N * N;
+  float* dR_row = ds_reset_ == nullptr ? nullptr : ds_reset_ + ((long(bi) * H + h) * N + i) * N;
+  if (dR_row != nullptr)
+    for (int j = 0; j < N; ++j) dR_row[j] = 0.f;
+  bool rebuild = false;  // a restart at t + 1 left R in S_col: step t must rebuild S_t
   float S_col[N], G_row[N], G_col[N];  // S[j][i], G[i][j], G[j][i]
   const float* dsT = dsT_ == nullptr ? nullptr : dsT_ + (long(bi) * H + h) * N * N;
 #pragma unroll
@@ -143,7 +164,27 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       const long base = ((long(bi) * H + h) * (Tlen / kChunk) + t / kChunk) * N * N;
 #pragma unroll
       for (int j = 0; j < N; ++j) S_col[j] = s_[base + i * N + j];
+    } else if (rebuild) {  // S_t from the chunk's start: S[j][i] = S[j][i] d_i + sa_j b_i + v_j k_i
+      const int c = t / kChunk, t0 = c * kChunk;
+      if (c > 0) {
+        const long base = ((long(bi) * H + h) * (Tlen / kChunk) + c - 1) * N * N;
+        for (int j = 0; j < N; ++j) S_col[j] = s_[base + i * N + j];
+      } else {
+        const float* s0 = s0_ == nullptr ? nullptr : s0_ + bi * s0_batch_stride + long(h) * N * N;
+        for (int j = 0; j < N; ++j) S_col[j] = s0 == nullptr ? 0.f : s0[j * N + i];
+      }
+      for (int u = t0; u <= t; ++u) {
+        const long row = ((long(bi) * Tlen + u) * H + h) * N;
+        if (reset_[long(bi) * Tlen + u])
+          for (int j = 0; j < N; ++j) S_col[j] = R[j * N + i];
+        float du, unused;
+        decay_of<kRawDecay>(load(w_ + row + i), &du, &unused);
+        const float ku = load(k_ + row + i), bu = load(b_ + row + i);
+        for (int j = 0; j < N; ++j) S_col[j] = S_col[j] * du + sa_[row + j] * bu + load(v_ + row + j) * ku;
+      }
     }
+    rebuild = false;
+    const bool restart = reset_ != nullptr && reset_[long(bi) * Tlen + t];
 
     float dr = 0.f;
 #pragma unroll
@@ -153,7 +194,8 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
     const float inv_di = 1.f / di;
 #pragma unroll
     for (int j = 0; j < N; ++j) {
-      S_col[j] = (S_col[j] - ki * v[j] - bi_ * sa[j]) * inv_di;  // now S_{t-1}[j][i]
+      // now S_{t-1}[j][i], or R's column after a restart
+      S_col[j] = restart ? R[j * N + i] : (S_col[j] - ki * v[j] - bi_ * sa[j]) * inv_di;
       G_row[j] += dyi * r[j];
       G_col[j] += ri * dy[j];
     }
@@ -186,6 +228,14 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       G_row[j] = G_row[j] * decay[j] + dsa * a[j];
       G_col[j] = G_col[j] * di + ai * dsa_shared[j];
     }
+    if (restart) {  // G = dL/dR of this restart (row i here); nothing flows further back
+      for (int j = 0; j < N; ++j) {
+        if (dR_row != nullptr) dR_row[j] += G_row[j];
+        G_row[j] = 0.f;
+        G_col[j] = 0.f;
+      }
+      rebuild = true;
+    }
   }
   if (ds0_ != nullptr) {  // G = dL/dS_0; this thread holds row i
     float* row = ds0_ + ((long(bi) * H + h) * N + i) * N;
@@ -201,7 +251,8 @@ cudaError_t launch_forward(int B, int Tlen, int H, const Wkv7ForwardArgs& args, 
   return LAUNCH_KERNEL((forward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(in.r), static_cast<const T*>(in.w), static_cast<const T*>(in.k),
       static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
-      static_cast<T*>(args.y), args.s, args.sa, args.s0, args.s0_batch_stride, args.sT);
+      static_cast<T*>(args.y), args.s, args.sa, args.s0, args.s0_batch_stride, args.sT, args.restarts.reset,
+      args.restarts.s_reset, args.restarts.s_reset_batch_stride);
 }
 
 template <typename T, int N = kHeadSize, bool kRawDecay = false>
@@ -214,7 +265,8 @@ cudaError_t launch_backward(int B, int Tlen, int H, const Wkv7BackwardArgs& args
       static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
       static_cast<const T*>(args.dy), args.s, args.sa, static_cast<T*>(grad.dr), static_cast<T*>(grad.dw),
       static_cast<T*>(grad.dk), static_cast<T*>(grad.dv), static_cast<T*>(grad.da), static_cast<T*>(grad.db),
-      args.ds0, args.dsT);
+      args.ds0, args.dsT, args.restarts.reset, args.restarts.s_reset, args.restarts.s_reset_batch_stride,
+      args.restarts.ds_reset, args.s0, args.s0_batch_stride);
 }
 
 }  // namespace

@@ -25,6 +25,15 @@ struct Wkv7Grads {
   void* db;
 };
 
+// wkv7_reset (packed documents): the state restarts from s_reset before every step t with
+// reset[b * T + t] (bool [B, T]); null: no restarts.
+struct Wkv7Restarts {
+  const bool* reset = nullptr;
+  const float* s_reset = nullptr;  // [B, H, N, N], or [H, N, N] with batch stride 0
+  long s_reset_batch_stride = 0;
+  float* ds_reset = nullptr;       // backward: receives dL/ds_reset per sample [B, H, N, N]
+};
+
 struct Wkv7ForwardArgs {
   Wkv7Inputs in;
   void* y;
@@ -33,6 +42,7 @@ struct Wkv7ForwardArgs {
   const float* s0 = nullptr;   // the initial state (null: S starts at 0)
   long s0_batch_stride = 0;
   float* sT = nullptr;         // null, or receives the final state [B, H, N, N] (state passing)
+  Wkv7Restarts restarts;
 };
 
 struct Wkv7BackwardArgs {
@@ -43,6 +53,11 @@ struct Wkv7BackwardArgs {
   Wkv7Grads grad;
   float* ds0 = nullptr;        // null, or dL/dS_0 per sample
   const float* dsT = nullptr;  // null (G starts at 0), or dL/dS_T [B, H, N, N] (state passing)
+  // With restarts: the backward recomputes the state before a restart from the chunk's start,
+  // which for the first chunk is s0 (null: 0).
+  Wkv7Restarts restarts;
+  const float* s0 = nullptr;
+  long s0_batch_stride = 0;
 };
 
 }  // namespace rwkv7_cuda

@@ -96,6 +96,32 @@ wkv7_state_passing_backward_meta(const at::Tensor& r, const at::Tensor& w, const
   return wkv7_state_backward_meta(r, w, k, v, a, b, s0, dy, s, sa);
 }
 
+// wkv7_reset: wkv7_state_passing's shapes; the backward adds s_reset's gradient in its shape.
+std::tuple<at::Tensor, at::Tensor> wkv7_reset_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                                   const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                                   const at::Tensor& s0, const at::Tensor& reset,
+                                                   const at::Tensor& s_reset) {
+  check_reset("rwkv7::wkv7_reset (Meta)", reset, s_reset, r);
+  return wkv7_state_passing_meta(r, w, k, v, a, b, s0);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wkv7_reset_forward_meta(
+    const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v, const at::Tensor& a,
+    const at::Tensor& b, const at::Tensor& s0, const at::Tensor& reset, const at::Tensor& s_reset) {
+  check_reset("rwkv7::wkv7_reset_forward (Meta)", reset, s_reset, r);
+  return wkv7_state_passing_forward_meta(r, w, k, v, a, b, s0);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+wkv7_reset_backward_meta(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k, const at::Tensor& v,
+                         const at::Tensor& a, const at::Tensor& b, const at::Tensor& s0, const at::Tensor& reset,
+                         const at::Tensor& s_reset, const at::Tensor& dy, const at::Tensor& dsT, const at::Tensor& s,
+                         const at::Tensor& sa) {
+  check_reset("rwkv7::wkv7_reset_backward (Meta)", reset, s_reset, r);
+  return std::tuple_cat(wkv7_state_passing_backward_meta(r, w, k, v, a, b, s0, dy, dsT, s, sa),
+                        std::make_tuple(at::empty(s_reset.sizes(), s_reset.options())));
+}
+
 // wkv7_raw_decay: x in place of w, the same shapes. The plain op is the CPU's composite or the
 // CUDA kernel; its _forward/_backward pieces exist on CUDA only, so their saved tensors take the
 // CUDA kernels' layout (chunk-end states [B, H, T/16, N, N] and S·a [B, T, H, N], float) and their
@@ -143,6 +169,9 @@ TORCH_LIBRARY_IMPL(rwkv7, Meta, m) {
   m.impl("wkv7_state_passing", &wkv7_state_passing_meta);
   m.impl("wkv7_state_passing_forward", &wkv7_state_passing_forward_meta);
   m.impl("wkv7_state_passing_backward", &wkv7_state_passing_backward_meta);
+  m.impl("wkv7_reset", &wkv7_reset_meta);
+  m.impl("wkv7_reset_forward", &wkv7_reset_forward_meta);
+  m.impl("wkv7_reset_backward", &wkv7_reset_backward_meta);
   m.impl("wkv7", &wkv7_meta);
   m.impl("wkv7_forward", &wkv7_forward_meta);
   m.impl("wkv7_backward", &wkv7_backward_meta);

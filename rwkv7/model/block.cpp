@@ -14,11 +14,12 @@ BlockImpl::BlockImpl(const ModelShape& s, int64_t layer, const at::TensorOptions
 }
 
 std::pair<at::Tensor, at::Tensor> BlockImpl::forward(const at::Tensor& x_in,
-                                                     const at::Tensor& v_first, LayerState* state) {
+                                                     const at::Tensor& v_first, LayerState* state,
+                                                     const at::Tensor& resets) {
   at::Tensor x = layer_id == 0 ? ln0(x_in) : x_in;
-  auto [attended, v_first_out] = att->forward(ln1(x), v_first, state);
+  auto [attended, v_first_out] = att->forward(ln1(x), v_first, state, resets);
   x = x + attended;
-  x = x + ffn->forward(ln2(x), state);
+  x = x + ffn->forward(ln2(x), state, resets);
   return {x, v_first_out};
 }
 

@@ -12,8 +12,9 @@ namespace rwkv7 {
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const ModelShape& shape, int64_t layer_id, const at::TensorOptions& options = {});
+  // resets: undefined, or [B, T] bool: where packed documents restart (doc_reset; time_mix.h).
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
-                                            LayerState* state = nullptr);
+                                            LayerState* state = nullptr, const at::Tensor& resets = {});
 
   int64_t layer_id;
   LayerNorm ln1{nullptr}, ln2{nullptr}, ln0{nullptr};

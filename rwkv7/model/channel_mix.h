@@ -12,7 +12,7 @@ class ChannelMixImpl : public torch::nn::Module {
  public:
   ChannelMixImpl(const ModelShape& shape, int64_t layer_id, const at::TensorOptions& options = {});
   // k = x + (shift(x) - x) * x_k ;  out = value(relu(key(k))^2)
-  at::Tensor forward(const at::Tensor& x, LayerState* state = nullptr);
+  at::Tensor forward(const at::Tensor& x, LayerState* state = nullptr, const at::Tensor& resets = {});
 
   int64_t layer_id;
   bool fused_ops = false;  // the fused ops (ops/op_table.h) in training (no state)

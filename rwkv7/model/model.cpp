@@ -24,12 +24,13 @@ using torch::autograd::variable_list;
 class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
  public:
   static variable_list forward(AutogradContext* ctx, int64_t model_address, int64_t layer,
-                               const at::Tensor& x, const at::Tensor& v_first) {
+                               const at::Tensor& x, const at::Tensor& v_first, const at::Tensor& resets) {
     ctx->saved_data["model"] = model_address;
     ctx->saved_data["layer"] = layer;
     ctx->save_for_backward({x, v_first});
+    if (resets.defined()) ctx->saved_data["resets"] = resets;
     ctx->saved_data["rng"] = generator_state(x.device());
-    auto [y, vf] = block_of(ctx)(x, v_first);  // Function::apply runs this without grad
+    auto [y, vf] = block_of(ctx)(x, v_first, nullptr, resets);  // Function::apply runs this without grad
     return {y, vf};
   }
 
@@ -42,7 +43,9 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     at::AutoGradMode enable(true);
     const at::Tensor now = generator_state(x.device());
     set_generator_state(x.device(), ctx->saved_data["rng"].toTensor());
-    auto [y, vf] = block(x, v_first);
+    const at::Tensor resets =
+        ctx->saved_data.count("resets") ? ctx->saved_data["resets"].toTensor() : at::Tensor();
+    auto [y, vf] = block(x, v_first, nullptr, resets);
     set_generator_state(x.device(), now);
     std::vector<at::Tensor> outs{y}, gouts{grads[0]};
     if (grads[1].defined() && vf.requires_grad()) {
@@ -50,7 +53,7 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
       gouts.push_back(grads[1]);
     }
     torch::autograd::backward(outs, gouts);
-    return {at::Tensor(), at::Tensor(), x.grad(), layer0 ? at::Tensor() : v_first.grad()};
+    return {at::Tensor(), at::Tensor(), x.grad(), layer0 ? at::Tensor() : v_first.grad(), at::Tensor()};
   }
 
  private:
@@ -90,6 +93,7 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   TORCH_CHECK(idx.dim() == 2, "RWKV.forward: idx must be [B, T], got rank ", idx.dim());
   at::Tensor x = emb(idx);
   at::Tensor v_first = at::empty_like(x);
+  const at::Tensor resets = doc_reset ? idx.eq(0) : at::Tensor();
   // A checkpointed block's backward runs only if its input requires grad. When fine-tuning
   // freezes the embedding, x does not, and no block would get gradients: start the graph here
   // (x has no history to lose), as RWKV-PEFT does for its checkpointed blocks.
@@ -98,11 +102,11 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   for (auto& block : block_list) {
     if (checkpointed) {
       auto out = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x,
-                                          v_first);
+                                          v_first, resets);
       x = out[0];
       v_first = out[1];
     } else {
-      std::tie(x, v_first) = block(x, v_first);
+      std::tie(x, v_first) = block(x, v_first, nullptr, resets);
     }
   }
   return ln_out(x);
@@ -114,7 +118,8 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx, ModelState& state) {
               block_list.size());
   at::Tensor x = emb(idx);
   at::Tensor v_first;
-  for (auto& block : block_list) std::tie(x, v_first) = block(x, v_first, &state[block->layer_id]);
+  const at::Tensor resets = doc_reset ? idx.eq(0) : at::Tensor();
+  for (auto& block : block_list) std::tie(x, v_first) = block(x, v_first, &state[block->layer_id], resets);
   return ln_out(x);
 }
 

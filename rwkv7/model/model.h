@@ -39,6 +39,10 @@ class RWKVImpl : public torch::nn::Module {
 
   ModelShape shape;
   bool gradient_checkpointing = false;
+  // doc_reset: 1: token 0 separates packed documents; every layer's token shift and WKV state
+  // restart at each token 0 of idx (from the tuned state where one exists), so each document
+  // runs as its own sequence with its 0 in front (RWKV-LM #298).
+  bool doc_reset = false;
   // fused_ops: 1: every block's time and channel mix through the fused ops (training only; a
   // state, as in inference, always takes the composite path).
   void use_fused_ops(bool on);

@@ -45,10 +45,10 @@ void TimeMixImpl::add_time_state() {
 
 std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
                                                        const at::Tensor& v_first_in,
-                                                       LayerState* state) {
-  if (fused_ops && state == nullptr) return forward_fused(x, v_first_in);
+                                                       LayerState* state, const at::Tensor& resets) {
+  if (fused_ops && state == nullptr && !resets.defined()) return forward_fused(x, v_first_in);
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
-  const at::Tensor xx = token_shift(x, state ? &state->att_x_prev : nullptr) - x;
+  const at::Tensor xx = token_shift(x, state ? &state->att_x_prev : nullptr, resets) - x;
   const at::Tensor xr = x + xx * x_r, xw = x + xx * x_w, xk = x + xx * x_k;
   const at::Tensor xv = x + xx * x_v, xa = x + xx * x_a, xg = x + xx * x_g;
 
@@ -78,7 +78,17 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
   // mode), the per-step scan, which takes any T.
   const bool kernel_takes_it = !x.is_cuda() || (T % 16 == 0 && (N == 64 || N == 128));
   at::Tensor y;
-  if (state != nullptr && is_training() && kernel_takes_it) {
+  if (resets.defined()) {  // packed documents: each restarts from the tuned state, or 0
+    const at::Tensor start = time_state.defined() ? time_state : at::zeros({H, N, N}, r.options().dtype(at::kFloat));
+    if (state != nullptr && !(is_training() && kernel_takes_it)) {
+      y = wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv, resets, start);
+    } else {
+      at::Tensor sT;
+      std::tie(y, sT) = wkv7_reset(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4,
+                                   state != nullptr ? state->wkv : start, resets, start);
+      if (state != nullptr) state->wkv = sT;
+    }
+  } else if (state != nullptr && is_training() && kernel_takes_it) {
     std::tie(y, state->wkv) = wkv7_state_passing(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv);
   } else {
     y = state                  ? wkv7_scan(heads(r), heads(w), heads(k), heads(v), -kk, kk * a4, state->wkv)

@@ -17,8 +17,11 @@ class TimeMixImpl : public torch::nn::Module {
 
   // x: [B, T, C]; v_first: the value of layer 0 (ignored and produced by layer 0).
   // With a state, the sequence continues from it (and the state is updated): RNN mode.
+  // With resets ([B, T] bool, packed documents), the token shift and the WKV state restart at
+  // every marked position: the WKV state from time_state (or 0), through rwkv7::wkv7_reset
+  // (the composite path: the fused ops have no restarts).
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& v_first,
-                                            LayerState* state = nullptr);
+                                            LayerState* state = nullptr, const at::Tensor& resets = {});
 
   // The fused ops (ops/op_table.h) instead of the composite code, in training (no state).
   std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x, const at::Tensor& v_first);

@@ -24,9 +24,19 @@ std::tuple<at::Tensor, at::Tensor> wkv7_state_passing(const at::Tensor& r, const
                                                       const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
                                                       const at::Tensor& s0);
 
+// wkv7_state_passing whose state restarts from s_reset (shaped as s0) before every step t with
+// reset[b, t] (bool [B, T]): packed documents, each its own sequence (rwkv7::wkv7_reset).
+// Differentiable in s_reset too.
+std::tuple<at::Tensor, at::Tensor> wkv7_reset(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
+                                              const at::Tensor& v, const at::Tensor& a, const at::Tensor& b,
+                                              const at::Tensor& s0, const at::Tensor& reset,
+                                              const at::Tensor& s_reset);
+
 // The same recurrence continued from a state S ([B, H, N, N], fp32, updated in place), as
-// plain tensor ops one step at a time: for inference in RNN mode, on any device.
+// plain tensor ops one step at a time: for inference in RNN mode, on any device. With `reset`
+// ([B, T] bool) defined, S restarts from s_reset ([H, N, N] or [B, H, N, N]) before each marked step.
 at::Tensor wkv7_scan(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
-                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, at::Tensor& S);
+                     const at::Tensor& v, const at::Tensor& a, const at::Tensor& b, at::Tensor& S,
+                     const at::Tensor& reset = {}, const at::Tensor& s_reset = {});
 
 }  // namespace rwkv7

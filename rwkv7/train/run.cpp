@@ -510,6 +510,7 @@ void Run::build_model() {
   model_->to(device_, compute_dtype(cfg_));
   model_->gradient_checkpointing = cfg_.grad_cp == 1;
   model_->use_fused_ops(cfg_.fused_ops == 1);
+  model_->doc_reset = cfg_.doc_reset == 1;
   model_->train();
   if (!comm_) return;
   for (auto& p : model_->parameters()) comm_->broadcast(p, 0);

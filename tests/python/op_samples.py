@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 # The scans whose autograd runs <op>_forward / <op>_backward with saved tensors.
-SCANS = ("wkv7", "wkv7_state", "wkv7_state_passing", "wkv7_raw_decay")
+SCANS = ("wkv7", "wkv7_state", "wkv7_state_passing", "wkv7_reset", "wkv7_raw_decay")
 # Rows with no CPU kernel: the raw-decay scan's pieces run on CUDA only (elsewhere the op is the
 # composite and differentiates through it, ops/op_table.h).
 CUDA_ONLY = ("wkv7_raw_decay_forward", "wkv7_raw_decay_backward")
@@ -55,6 +55,20 @@ def _wkv7_state_passing(dtype):
     B, T, H, N = 2, 20, 2, 4
     shared = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(H, N, N, generator=g, dtype=state_dtype),)
     per_sample = scan_inputs(dtype, B, T, H, N, g=g) + (0.5 * torch.randn(B, H, N, N, generator=g, dtype=state_dtype),)
+    return [shared, per_sample]
+
+
+def _wkv7_reset(dtype):
+    """Restarts at the first step, inside and at the end of a 16-step CPU chunk, twice in a row,
+    at the last step; one sample with none. A shared and a per-sample restart state."""
+    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    g = _gen(11)
+    B, T, H, N = 2, 20, 2, 4
+    reset = torch.zeros(B, T, dtype=torch.bool)
+    reset[0, [0, 5, 15, 16, 19]] = True
+    s0 = lambda *s: 0.5 * torch.randn(*s, generator=g, dtype=state_dtype)  # noqa: E731
+    shared = scan_inputs(dtype, B, T, H, N, g=g) + (s0(B, H, N, N), reset, s0(H, N, N))
+    per_sample = scan_inputs(dtype, B, T, H, N, g=g) + (s0(H, N, N), reset.flip(1), s0(B, H, N, N))
     return [shared, per_sample]
 
 
@@ -107,6 +121,7 @@ FORWARD = {
     "wkv7": _wkv7,
     "wkv7_state": _wkv7_state,
     "wkv7_state_passing": _wkv7_state_passing,
+    "wkv7_reset": _wkv7_reset,
     "wkv7_raw_decay": _wkv7_raw_decay,
     "token_shift_mix": _token_shift_mix,
     "kk_pre": _kk_pre,
@@ -119,14 +134,17 @@ FORWARD = {
 
 # ---- the composite references (plain ATen, differentiated by autograd) ----
 
-def wkv7_reference(r, w, k, v, a, b, s0=None, decay=None, final_state=False):
+def wkv7_reference(r, w, k, v, a, b, s0=None, decay=None, final_state=False, reset=None, s_reset=None):
     """The WKV-7 recurrence, state S [B, H, N(value), N(key)]: sa = S a ; S = S diag(d) + sa b^T +
-    v k^T ; y = S r, with d = exp(-exp(w)). With final_state, (y, S_T) with S_T in s0's dtype."""
+    v k^T ; y = S r, with d = exp(-exp(w)). With final_state, (y, S_T) with S_T in s0's dtype.
+    With reset [B, T], S = s_reset before every marked step."""
     B, T, H, N = r.shape
     d = torch.exp(-torch.exp(w)) if decay is None else decay
     S = r.new_zeros(B, H, N, N) if s0 is None else s0.expand(B, H, N, N).to(r.dtype)
     ys = []
     for t in range(T):
+        if reset is not None:
+            S = torch.where(reset[:, t, None, None, None], s_reset.expand(B, H, N, N).to(r.dtype), S)
         sa = torch.einsum("bhij,bhj->bhi", S, a[:, t])
         S = S * d[:, t, :, None, :] + sa[..., None] * b[:, t, :, None, :] + v[:, t, ..., None] * k[:, t, :, None, :]
         ys.append(torch.einsum("bhij,bhj->bhi", S, r[:, t]))
@@ -162,6 +180,8 @@ REFERENCE = {
     "wkv7": wkv7_reference,
     "wkv7_state": lambda r, w, k, v, a, b, s0: wkv7_reference(r, w, k, v, a, b, s0=s0),
     "wkv7_state_passing": lambda r, w, k, v, a, b, s0: wkv7_reference(r, w, k, v, a, b, s0=s0, final_state=True),
+    "wkv7_reset": lambda r, w, k, v, a, b, s0, reset, s_reset: wkv7_reference(
+        r, w, k, v, a, b, s0=s0, final_state=True, reset=reset, s_reset=s_reset),
     "wkv7_raw_decay": lambda r, x, k, v, a, b: wkv7_reference(r, -F.softplus(-x) - 0.5, k, v, a, b),
     "token_shift_mix": lambda x, mix: x + (F.pad(x, (0, 0, 1, -1)) - x) * mix[:, None, None, :],
     "kk_pre": _kk_pre_reference,

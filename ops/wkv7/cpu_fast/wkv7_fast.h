@@ -29,8 +29,14 @@ struct Problem {
   float* ds0 = nullptr;                     // backward: dL/dS_0 [B, H, N, N], or null
   float* sT = nullptr;                      // forward: receives the final state [B, H, N, N], or null
   const float* dsT = nullptr;               // backward: dL/dS_T [B, H, N, N] (G starts there), or null: 0
+  const bool* reset = nullptr;              // [B, T]: restart from s_reset before step t (wkv7_reset), or null
+  const float* s_reset = nullptr;           // the state restarted from [., H, N, N]
+  int64_t s_reset_batch_stride = 0;
+  float* ds_reset = nullptr;                // backward: dL/ds_reset per sample [B, H, N, N] (with reset)
   void *dr = nullptr, *dw = nullptr, *dk = nullptr, *dv = nullptr, *da = nullptr, *db = nullptr;
   int64_t chunks() const { return (T + kChunk - 1) / kChunk; }
+  bool restarts(int64_t bi, int64_t t) const { return reset != nullptr && reset[bi * T + t]; }
+  const float* restart_state(int64_t bi, int64_t h) const { return s_reset + bi * s_reset_batch_stride + h * N * N; }
 };
 
 // Floats of scratch memory one thread needs.
