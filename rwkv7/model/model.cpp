@@ -28,9 +28,11 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     ctx->saved_data["model"] = model_address;
     ctx->saved_data["layer"] = layer;
     ctx->save_for_backward({x, v_first});
-    if (resets.defined()) ctx->saved_data["resets"] = resets;
+    // (no restarts arrive as an empty mask: a Function's tensor inputs must all be defined)
+    const at::Tensor mask = resets.numel() > 0 ? resets : at::Tensor();
+    if (mask.defined()) ctx->saved_data["resets"] = mask;
     ctx->saved_data["rng"] = generator_state(x.device());
-    auto [y, vf] = block_of(ctx)(x, v_first, nullptr, resets);  // Function::apply runs this without grad
+    auto [y, vf] = block_of(ctx)(x, v_first, nullptr, mask);  // Function::apply runs this without grad
     return {y, vf};
   }
 
@@ -102,7 +104,7 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   for (auto& block : block_list) {
     if (checkpointed) {
       auto out = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x,
-                                          v_first, resets);
+                                          v_first, resets.defined() ? resets : at::empty({0}, idx.options().dtype(at::kBool)));
       x = out[0];
       v_first = out[1];
     } else {
