@@ -136,14 +136,7 @@ TEST(Wkv7Cpu, NonContiguousInputsAndSingleStep) {
   EXPECT_LE(relative_error(y, expect), 1e-12);
 }
 
-void expect_error_naming(const std::function<void()>& f, const std::string& arg) {
-  try {
-    f();
-    ADD_FAILURE() << "no error for a bad '" << arg << "'";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'" + arg + "'"), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error_naming;
 
 TEST(Wkv7Cpu, ArgumentErrorsNameTheArgument) {
   auto x = at::randn({1, 4, 1, 8});
