@@ -88,7 +88,7 @@ int bench(int argc, char** argv) {
       "{{\"impl\": \"rwkv7-cpp\", \"device\": \"{}\", \"backend\": \"{}\", \"threads\": {}, "
       "\"n_layer\": {}, \"n_embd\": {}, \"head_size\": {}, "
       "\"vocab\": {}, \"ctx\": {}, \"bsz\": {}, \"accumulate_grad_batches\": {}, \"precision\": \"{}\", \"grad_cp\": {}, \"fused_ops\": {}, "
-      "\"head_chunk\": {}, \"chunk_ctx\": {}, \"bptt\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
+      "\"head_chunk\": {}, \"chunk_ctx\": {}, \"bptt\": {}, \"doc_reset\": {}, \"train_type\": \"{}\", \"peft\": \"{}\", \"parameters\": {}, "
       "\"trained_parameters\": {}, \"steps\": {}, "
       "\"step_ms_median\": {:.2f}, \"forward_ms\": {:.2f}, \"backward_ms\": {:.2f}, \"optimizer_ms\": {:.2f}, "
       "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
@@ -98,6 +98,7 @@ int bench(int argc, char** argv) {
       run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.accumulate_grad_batches, name_of(cfg.precision), cfg.grad_cp,
       cfg.fused_ops, cfg.head_chunk, cfg.chunk_ctx,
       cfg.chunk_ctx > 0 ? "\"" + std::string(name_of(cfg.bptt)) + "\"" : std::string("null"),  // forward_ms 0 then: it is in backward_ms
+      cfg.doc_reset,
       name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, peak_bytes, peak_bytes / double(1 << 30), memory_kind,
       profiler ? "true" : "false", last_loss);
