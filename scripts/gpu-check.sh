@@ -6,7 +6,8 @@
 #   1. RWKV-LM's kernels compile in the background while the project builds (three targets);
 #   2. the CUDA tests (Cuda.*) and the CPU op tests beside them;
 #   3. the MiniPile config (L12-D768, V65536, ctx 512, micro_bsz 16, bf16) at grad_cp 1 and 0:
-#      ours with fused_ops 1 and 0 and the seed (230d32b); the one-rank NCCL tests; RWKV-LM's
+#      ours with fused_ops 1 and 0 and the seed (230d32b); the one-rank NCCL tests; ZeRO stages
+#      0-3 under torchrun where there are two GPUs or more; RWKV-LM's
 #      newest train_temp; tests/gpu/wkv7_vs_seed.py; the remaining rows; the profiles.
 # Every step runs under `timeout`, clipped to an overall deadline (GPU_CHECK_SECONDS after the
 # start, 540 by default: a 600 s call keeps time for the summary); a step with under 20 s left is
@@ -144,6 +145,17 @@ done
 
 say "NCCL in a world of one"
 limited 45 nccl-tests "$B"/tests/rwkv7_tests --gtest_filter='Cuda.Nccl*' --gtest_output=json:"$OUT/nccl-tests.json"
+
+say "ZeRO stages 0-3 under torchrun, one process per GPU (a machine of two GPUs or more)"
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$NGPU" -ge 2 ]; then
+  for stage in 0 1 2 3; do
+    bench_row 90 "ours torchrun x$NGPU zero_stage=$stage" python3 -m torch.distributed.run --nproc-per-node "$NGPU" \
+      --no-python "$B"/rwkv7 bench --config "$CONFIG" --steps 5 --warmup 2 zero_stage=$stage grad_cp=1
+  done
+else
+  say "$NGPU GPU: ZeRO needs two processes on two GPUs; rows left out"
+fi
 
 say "RWKV-LM's newest train_temp"
 if [ -d "$KIT/latest_train_temp" ] && prebuilt_ok "$KIT/latest_train_temp"; then

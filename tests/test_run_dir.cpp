@@ -43,26 +43,43 @@ TEST(RunDir, FilesANewStartWouldOverwrite) {
   EXPECT_EQ(dir.earlier_run_files(0, ""), (std::vector<std::string>{"rwkv-0.pth", "rwkv-0.state.pth", "rwkv-3.pth"}));
 }
 
-TEST(RunDir, StateIsFoundOnlyWhenWholeAndForThisSharding) {
+TEST(RunDir, StateIsFoundOnlyWhenWholeAndMergedFromAnotherSharding) {
   const std::string d = testing::scratch_dir("run_dir_state");
   const RunDir dir(d);
   const std::string ckpt = d + "/rwkv-3.pth";
   touch_pth(ckpt);
-  std::string why;
+  std::string why, saved_as;
   const StateSharding plain{}, rank0{true, 0, 2}, rank1{true, 1, 2};
-  EXPECT_TRUE(dir.read_state(ckpt, plain, &why).empty());
+  EXPECT_TRUE(dir.read_state(ckpt, plain, &why, &saved_as).empty());
   EXPECT_NE(why.find("no "), std::string::npos);
-  touch_pth(RunDir::state_file(ckpt, rank0));  // one of two shards: a save cut short
+  // each shard: the position, its rank's generator, the moments of the parameters it owns
+  write_pth(RunDir::state_file(ckpt, rank0),
+            {{"run.step", at::full({1}, 7.0)}, {"run.rng_state", at::zeros({1})}, {"exp_avg.a", at::full({1}, 1.0)}});
   why.clear();
-  EXPECT_TRUE(dir.read_state(ckpt, rank1, &why).empty());
+  EXPECT_TRUE(dir.read_state(ckpt, rank1, &why, &saved_as).empty());  // one of two shards: a save cut short
   EXPECT_NE(why.find("only 1 of the 2 state shards"), std::string::npos) << why;
-  EXPECT_TRUE(dir.read_state(ckpt, rank0, &why).empty());  // every rank decides alike
-  // a plain resume of a sharded save is a mismatch, said as such
-  EXPECT_NE(error_of([&] { dir.read_state(ckpt, plain, &why); }).find("rank0-of-2"), std::string::npos);
-  touch_pth(RunDir::state_file(ckpt, rank1));
-  EXPECT_FALSE(dir.read_state(ckpt, rank0, &why).empty());
-  EXPECT_FALSE(dir.read_state(ckpt, rank1, &why).empty());
-  EXPECT_NE(error_of([&] { dir.read_state(ckpt, StateSharding{true, 0, 4}, &why); }).find("zero_stage"),
+  EXPECT_TRUE(dir.read_state(ckpt, rank0, &why, &saved_as).empty());  // every rank decides alike
+  why.clear();
+  EXPECT_TRUE(dir.read_state(ckpt, plain, &why, &saved_as).empty());  // and so does another sharding
+  EXPECT_NE(why.find("only 1 of the 2 state shards"), std::string::npos) << why;
+  write_pth(RunDir::state_file(ckpt, rank1),
+            {{"run.step", at::full({1}, 7.0)}, {"run.rng_state", at::ones({1})}, {"exp_avg.b", at::full({1}, 2.0)}});
+  EXPECT_EQ(dir.read_state(ckpt, rank1, &why, &saved_as).size(), 3u);  // its own shard as saved
+  // one process, or four: the shards merged, the position once, no rank's generator
+  for (const StateSharding& other : {plain, StateSharding{true, 3, 4}}) {
+    saved_as.clear();
+    const StateDict whole = dir.read_state(ckpt, other, &why, &saved_as);
+    EXPECT_EQ(saved_as, "sharded over 2 processes");
+    ASSERT_EQ(whole.size(), 3u);
+    EXPECT_EQ(whole[0].first, "run.step");
+    EXPECT_EQ(whole[1].first, "exp_avg.a");
+    EXPECT_EQ(whole[2].first, "exp_avg.b");
+    EXPECT_EQ(find_tensor(whole, "exp_avg.b").item<double>(), 2.0);
+  }
+  // shards saved beside different weights are not merged: the file is named
+  write_pth(RunDir::state_file(ckpt, rank0), {{"run.weights_digest", at::tensor(int64_t(1))}});
+  write_pth(RunDir::state_file(ckpt, rank1), {{"run.weights_digest", at::tensor(int64_t(2))}});
+  EXPECT_NE(error_of([&] { dir.read_state(ckpt, plain, &why, &saved_as); }).find("rank1-of-2.pth: saved beside other weights"),
             std::string::npos);
 }
 
@@ -73,8 +90,8 @@ TEST(RunDir, RemoveStateThenSaveKeepsThePair) {
   dir.save_weights(ckpt, {{"w", at::zeros({2})}});
   dir.save_state(ckpt, {{"s", at::zeros({1})}}, {});
   dir.remove_state(ckpt, {});  // the first of a save's three writes
-  std::string why;
-  EXPECT_TRUE(dir.read_state(ckpt, {}, &why).empty());
+  std::string why, saved_as;
+  EXPECT_TRUE(dir.read_state(ckpt, {}, &why, &saved_as).empty());
 }
 
 // A kill -9 inside a save leaves the state's `.tmp` (found by CI: it was read as "saved for
@@ -87,10 +104,10 @@ TEST(RunDir, AnUnfinishedStateWriteIsACutShortSaveAndIsRemovedOnStart) {
   touch_pth(RunDir::state_file(ckpt, {}) + ".tmp");
   touch_pth(d + "/rwkv-115.pth.tmp");
   touch_pth(d + "/notes.tmp");  // not ours: kept
-  std::string why;
-  EXPECT_TRUE(dir.read_state(ckpt, {}, &why).empty());
+  std::string why, saved_as;
+  EXPECT_TRUE(dir.read_state(ckpt, {}, &why, &saved_as).empty());
   EXPECT_NE(why.find("cut short"), std::string::npos) << why;
-  EXPECT_TRUE(dir.read_state(ckpt, StateSharding{true, 0, 2}, &why).empty());  // not a mismatch either
+  EXPECT_TRUE(dir.read_state(ckpt, StateSharding{true, 0, 2}, &why, &saved_as).empty());  // not a mismatch either
   dir.remove_unfinished_writes();
   std::vector<std::string> left = fs::list_directory(d);
   std::sort(left.begin(), left.end());

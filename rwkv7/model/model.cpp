@@ -47,6 +47,8 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     set_generator_state(x.device(), ctx->saved_data["rng"].toTensor());
     const at::Tensor resets =
         ctx->saved_data.count("resets") ? ctx->saved_data["resets"].toTensor() : at::Tensor();
+    RWKVImpl* model = reinterpret_cast<RWKVImpl*>(ctx->saved_data["model"].toInt());
+    if (model->gathering) model->gathering->before(block->layer_id, /*backward=*/true);
     auto [y, vf] = block(x, v_first, nullptr, resets);
     set_generator_state(x.device(), now);
     std::vector<at::Tensor> outs{y}, gouts{grads[0]};
@@ -55,6 +57,7 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
       gouts.push_back(grads[1]);
     }
     torch::autograd::backward(outs, gouts);
+    if (model->gathering) model->gathering->after(block->layer_id, /*backward=*/true);
     return {at::Tensor(), at::Tensor(), x.grad(), layer0 ? at::Tensor() : v_first.grad(), at::Tensor()};
   }
 
@@ -91,9 +94,41 @@ RWKVImpl::RWKVImpl(const ModelShape& s, const at::TensorOptions& o) : shape(s) {
 
 at::Tensor RWKVImpl::forward(const at::Tensor& idx) { return head(hidden(idx)); }
 
+// ZeRO-3: the embedding's weight is not needed by its backward (a scatter of the gradient by
+// token id), so it goes right after the lookup.
+at::Tensor RWKVImpl::embed(const at::Tensor& idx) {
+  if (!gathering) return emb(idx);
+  gathering->before(WeightGathering::kEmbedding, false);
+  at::Tensor x = emb(idx);
+  gathering->after(WeightGathering::kEmbedding, false);
+  return x;
+}
+
+// ZeRO-3: a block computed without a graph (checkpointed, or no grad) lets its weights go at once;
+// one whose graph saved them keeps them until their gradients are accumulated.
+std::pair<at::Tensor, at::Tensor> RWKVImpl::run_block(Block& block, const at::Tensor& x, const at::Tensor& v_first,
+                                                      LayerState* state, const at::Tensor& resets, bool checkpointed) {
+  if (gathering) gathering->before(block->layer_id, false);
+  std::pair<at::Tensor, at::Tensor> out;
+  if (checkpointed) {
+    auto y = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x, v_first,
+                                      resets.defined() ? resets : at::empty({0}, x.options().dtype(at::kBool)));
+    out = {y[0], y[1]};
+  } else {
+    out = block(x, v_first, state, resets);
+  }
+  if (gathering && (checkpointed || !at::GradMode::is_enabled())) gathering->after(block->layer_id, false);
+  return out;
+}
+
+at::Tensor RWKVImpl::finish(const at::Tensor& x) {
+  if (gathering) gathering->before(WeightGathering::head_unit(shape.n_layer), false);
+  return ln_out(x);
+}
+
 at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   TORCH_CHECK(idx.dim() == 2, "RWKV.forward: idx must be [B, T], got rank ", idx.dim());
-  at::Tensor x = emb(idx);
+  at::Tensor x = embed(idx);
   at::Tensor v_first = at::empty_like(x);
   const at::Tensor resets = doc_reset ? idx.eq(0) : at::Tensor();
   // A checkpointed block's backward runs only if its input requires grad. When fine-tuning
@@ -101,28 +136,20 @@ at::Tensor RWKVImpl::hidden(const at::Tensor& idx) {
   // (x has no history to lose), as RWKV-PEFT does for its checkpointed blocks.
   const bool checkpointed = gradient_checkpointing && is_training() && at::GradMode::is_enabled();
   if (checkpointed && !x.requires_grad()) x = x.detach().requires_grad_(true);
-  for (auto& block : block_list) {
-    if (checkpointed) {
-      auto out = CheckpointedBlock::apply(reinterpret_cast<int64_t>(this), block->layer_id, x,
-                                          v_first, resets.defined() ? resets : at::empty({0}, idx.options().dtype(at::kBool)));
-      x = out[0];
-      v_first = out[1];
-    } else {
-      std::tie(x, v_first) = block(x, v_first, nullptr, resets);
-    }
-  }
-  return ln_out(x);
+  for (auto& block : block_list) std::tie(x, v_first) = run_block(block, x, v_first, nullptr, resets, checkpointed);
+  return finish(x);
 }
 
 at::Tensor RWKVImpl::hidden(const at::Tensor& idx, ModelState& state) {
   TORCH_CHECK(idx.dim() == 2, "RWKV.hidden: idx must be [B, T], got rank ", idx.dim());
   TORCH_CHECK(state.size() == block_list.size(), "RWKV.hidden: a state of ", state.size(), " layers for a model of ",
               block_list.size());
-  at::Tensor x = emb(idx);
+  at::Tensor x = embed(idx);
   at::Tensor v_first;
   const at::Tensor resets = doc_reset ? idx.eq(0) : at::Tensor();
-  for (auto& block : block_list) std::tie(x, v_first) = block(x, v_first, &state[block->layer_id], resets);
-  return ln_out(x);
+  for (auto& block : block_list)
+    std::tie(x, v_first) = run_block(block, x, v_first, &state[block->layer_id], resets, false);
+  return finish(x);
 }
 
 void RWKVImpl::use_fused_ops(bool on) {

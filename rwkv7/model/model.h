@@ -11,6 +11,7 @@
 #include "rwkv7/io/checkpoint.h"
 #include "rwkv7/model/model_config.h"
 #include "rwkv7/model/state.h"
+#include "rwkv7/model/weight_gathering.h"
 
 namespace rwkv7 {
 
@@ -46,11 +47,19 @@ class RWKVImpl : public torch::nn::Module {
   // fused_ops: 1: every block's time and channel mix through the fused ops (training only; a
   // state, as in inference, always takes the composite path).
   void use_fused_ops(bool on);
+  // ZeRO-3: asked for each unit's weights before it computes (not owned; null: all are here).
+  WeightGathering* gathering = nullptr;
   Embedding emb{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   std::vector<Block> block_list;  // the same blocks, typed
   LayerNorm ln_out{nullptr};
   Linear head{nullptr};
+
+ private:
+  at::Tensor embed(const at::Tensor& idx);
+  std::pair<at::Tensor, at::Tensor> run_block(Block& block, const at::Tensor& x, const at::Tensor& v_first,
+                                              LayerState* state, const at::Tensor& resets, bool checkpointed);
+  at::Tensor finish(const at::Tensor& x);  // ln_out
 };
 TORCH_MODULE(RWKV);
 

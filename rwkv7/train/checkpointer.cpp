@@ -13,24 +13,25 @@ Checkpointer::Checkpointer(const RunDir& dir, StateSharding sharding, bool rank0
 
 void Checkpointer::add_part(std::function<StateDict()> state_dict) { parts_.push_back(std::move(state_dict)); }
 
-void Checkpointer::save(const std::string& checkpoint, const StateDict& weights, bool with_state) const {
-  // rank 0 writes the state; under ZeRO-1 every rank writes its shard
+void Checkpointer::save(const std::string& checkpoint, const StateDict& weights, int64_t digest,
+                        bool with_state) const {
+  // rank 0 writes the state; under ZeRO every rank writes its shard
   const bool writes_state = with_state && (rank0_ || sharding_.sharded);
   StateDict state;
   if (writes_state) {
     for (const auto& part : parts_)
       for (auto& kv : part()) state.push_back(std::move(kv));
     state.emplace_back("run.precision_bits", at::tensor(precision_bits_));
-    state.emplace_back("run.weights_digest", at::tensor(weights_digest(weights)));
+    state.emplace_back("run.weights_digest", at::tensor(digest));
   }
   agreed_([&] { if (writes_state) dir_.remove_state(checkpoint, sharding_); });
   agreed_([&] { if (rank0_) dir_.save_weights(checkpoint, weights); });
   agreed_([&] { if (writes_state) dir_.save_state(checkpoint, state, sharding_); });
 }
 
-StateDict Checkpointer::read_state(const std::string& checkpoint, std::string* why_not) const {
+StateDict Checkpointer::read_state(const std::string& checkpoint, std::string* why_not, std::string* saved_as) const {
   try {
-    return dir_.read_state(checkpoint, sharding_, why_not);
+    return dir_.read_state(checkpoint, sharding_, why_not, saved_as);
   } catch (const CheckpointError& e) {
     throw CheckpointError(std::string(e.what()) + ". Resume from the weights alone with exact_resume: 0, or remove it");
   }

@@ -1,6 +1,6 @@
 // The one owner of what a training run saves, where, and in which order (torchtitan's
 // checkpointer): for each checkpoint rwkv-<n>.pth (the weights, or a fine-tuning run's trained
-// tensors; rank 0) the training state rwkv-<n>.state.pth beside it (one per rank under ZeRO-1).
+// tensors; rank 0) the training state rwkv-<n>.state.pth beside it (one per rank under ZeRO).
 //
 // The training state is the state_dicts of the run's stateful parts, each registered once with
 // add_part (position, optimizer, fine-tuning origin, generator), plus two entries that pair it
@@ -32,11 +32,12 @@ class Checkpointer {
   // state beside it: first the old state file is removed, then the weights, then the new state,
   // so that a crash in between leaves weights without a state (a weights-only resume that says
   // so), never weights beside a stale state.
-  void save(const std::string& checkpoint, const StateDict& weights, bool with_state) const;
+  // `digest`: weights_digest of the whole weights (ZeRO-3: rank 0 alone holds them, and shares it).
+  void save(const std::string& checkpoint, const StateDict& weights, int64_t digest, bool with_state) const;
 
-  // The training state beside `checkpoint`; empty with `why_not` said when there is none.
-  // Throws CheckpointError (with the way out: exact_resume: 0) for one saved another way.
-  StateDict read_state(const std::string& checkpoint, std::string* why_not) const;
+  // The training state beside `checkpoint`; empty with `why_not` said when there is none. One
+  // saved by another number of processes or zero_stage comes whole, `saved_as` saying how.
+  StateDict read_state(const std::string& checkpoint, std::string* why_not, std::string* saved_as) const;
   std::string state_file(const std::string& checkpoint) const { return RunDir::state_file(checkpoint, sharding_); }
 
   // "" when `state` was saved beside `weights` (the checkpoint `checkpoint`) by a run of this

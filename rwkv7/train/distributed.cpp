@@ -82,9 +82,6 @@ struct Communicator::Impl {
   std::vector<Bucket> buckets;
   bool overlap_backward = true;      // hooks fill the buckets during the backward
   std::mutex mutex;                  // hooks may run on autograd's threads
-  // sharding: owner rank and offset in the owner's segment of each parameter; segment length
-  std::vector<int64_t> owner, shard_offset;
-  int64_t segment = 0;
 
   int64_t rank = 0, timeout_s = 0;
   // Every wait goes through here: a dead or stuck rank becomes one clear error on the others.
@@ -317,63 +314,20 @@ void Communicator::finish_gradients() {
   }
 }
 
-std::vector<bool> Communicator::shard_parameters(RWKV& model) {
-  Impl& m = *impl_;
-  m.params = model->parameters();
-  const size_t n = m.params.size();
-  std::vector<int64_t> load(env_.world, 0);
-  m.owner.assign(n, 0);
-  m.shard_offset.assign(n, 0);
-  // largest first, each to the least-loaded rank: deterministic, so every rank agrees
-  std::vector<size_t> order(n);
-  for (size_t k = 0; k < n; ++k) order[k] = k;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return m.params[a].numel() > m.params[b].numel(); });
-  for (size_t k : order) {
-    const int64_t r = std::min_element(load.begin(), load.end()) - load.begin();
-    m.owner[k] = r;
-    load[r] += m.params[k].numel();
-  }
-  std::fill(load.begin(), load.end(), 0);
-  for (size_t k = 0; k < n; ++k) {
-    m.shard_offset[k] = load[m.owner[k]];
-    load[m.owner[k]] += m.params[k].numel();
-  }
-  m.segment = *std::max_element(load.begin(), load.end());
-  std::vector<bool> owned(n);
-  for (size_t k = 0; k < n; ++k) owned[k] = m.owner[k] == env_.rank;
-  return owned;
+Communicator::Pending Communicator::reduce_sum_async(at::Tensor& t, int64_t root) {
+  std::vector<at::Tensor> v{t};
+  c10d::ReduceOptions o;
+  o.rootRank = root;
+  auto work = impl_->pg->reduce(v, o);
+  return [this, work] { impl_->wait(work, "gradient reduce"); };
 }
 
-void Communicator::reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>& master) {
-  Impl& m = *impl_;
-  const auto f32 = m.params[0].options().dtype(at::kFloat);
-  at::Tensor in = at::zeros({env_.world * m.segment}, f32), out = at::empty({m.segment}, f32);
-  at::NoGradGuard no_grad;
-  for (size_t k = 0; k < m.params.size(); ++k)
-    if (m.params[k].grad().defined())
-      in.narrow(0, m.owner[k] * m.segment + m.shard_offset[k], m.params[k].numel()).copy_(m.params[k].grad().reshape({-1}));
-  reduce_scatter_sum(out, in);
-  out.mul_(1.0 / static_cast<double>(env_.world));
-  for (size_t k = 0; k < m.params.size(); ++k) {
-    const bool had = m.params[k].grad().defined();
-    m.params[k].mutable_grad() = at::Tensor();
-    if (had && m.owner[k] == env_.rank)
-      master(k).mutable_grad() = out.narrow(0, m.shard_offset[k], m.params[k].numel()).view(m.params[k].sizes()).clone();
-  }
-}
-
-void Communicator::allgather_parameters(const std::function<at::Tensor&(size_t)>& master) {
-  Impl& m = *impl_;
-  const auto f32 = m.params[0].options().dtype(at::kFloat);
-  at::Tensor mine = at::zeros({m.segment}, f32), all = at::empty({env_.world * m.segment}, f32);
-  at::NoGradGuard no_grad;
-  for (size_t k = 0; k < m.params.size(); ++k)
-    if (m.owner[k] == env_.rank)
-      mine.narrow(0, m.shard_offset[k], m.params[k].numel()).copy_(master(k).reshape({-1}));
-  allgather(all, mine);
-  for (size_t k = 0; k < m.params.size(); ++k)
-    m.params[k].copy_(all.narrow(0, m.owner[k] * m.segment + m.shard_offset[k], m.params[k].numel()).view(m.params[k].sizes()));
+Communicator::Pending Communicator::broadcast_async(at::Tensor& t, int64_t root) {
+  std::vector<at::Tensor> v{t};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  auto work = impl_->pg->broadcast(v, o);
+  return [this, work] { impl_->wait(work, "weight broadcast"); };
 }
 
 #else  // built without Gloo's headers: a clear error when several processes are asked for
@@ -391,9 +345,8 @@ uint64_t Communicator::collectives_run() const { return 0; }
 void Communicator::barrier() {}
 void Communicator::attach_gradient_buckets(RWKV&, bool, int64_t) {}
 void Communicator::finish_gradients() {}
-std::vector<bool> Communicator::shard_parameters(RWKV&) { return {}; }
-void Communicator::reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>&) {}
-void Communicator::allgather_parameters(const std::function<at::Tensor&(size_t)>&) {}
+Communicator::Pending Communicator::reduce_sum_async(at::Tensor&, int64_t) { return [] {}; }
+Communicator::Pending Communicator::broadcast_async(at::Tensor&, int64_t) { return [] {}; }
 
 #endif
 }  // namespace rwkv7

@@ -63,14 +63,11 @@ class Communicator {
   void attach_gradient_buckets(RWKV& model, bool overlap_backward = true, int64_t bucket_elements = int64_t(1) << 22);
   void finish_gradients();
 
-  // Optimizer sharding (ZeRO stage 1). Each parameter gets one owner rank (balanced by size);
-  // returns which parameters this rank owns (named_parameters order).
-  std::vector<bool> shard_parameters(RWKV& model);
-  // Reduce-scatter the gradients: each rank receives the mean gradient of the parameters it
-  // owns, as the .grad of master(k) (the optimizer's fp32 copy); other .grads are cleared.
-  void reduce_scatter_gradients(const std::function<at::Tensor&(size_t)>& master);
-  // All-gather: every rank's model receives the owners' updated parameters.
-  void allgather_parameters(const std::function<at::Tensor&(size_t)>& master);
+  // Started, not yet finished: each returns the function that waits for it (a lost rank: the same
+  // one-line error as the collectives above). ZeRO's owners (sharded_params.h) use them.
+  using Pending = std::function<void()>;
+  Pending reduce_sum_async(at::Tensor& t, int64_t root);  // the sum over ranks lands in root's t
+  Pending broadcast_async(at::Tensor& t, int64_t root);
 
  private:
   struct Impl;

@@ -1,6 +1,10 @@
 #include "rwkv7/train/flops.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
+
+#include <cstdio>
+#include <string>
 
 #ifdef RWKV7_HAS_CUDA_OP
 #include <ATen/cuda/CUDAContextLight.h>
@@ -32,6 +36,32 @@ double peak_tflops(const c10::Device& device, Precision precision, double config
   return 0;
 }
 
+namespace {
+// A "Name:   123 kB" line of /proc/self/status, in bytes; -1 if absent.
+int64_t proc_status_bytes(const char* name) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long long kib = -1;
+  const std::string format = std::string(name) + ": %lld kB";
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, format.c_str(), &kib) == 1) break;
+  std::fclose(f);
+  return kib < 0 ? -1 : kib * 1024;
+}
+}  // namespace
+
+int64_t current_memory_bytes(const c10::Device& device) {
+#ifdef RWKV7_HAS_CUDA_OP
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return stats.allocated_bytes[0].current;
+  }
+#endif
+  (void)device;
+  return proc_status_bytes("VmRSS");
+}
+
 int64_t peak_memory_bytes(const c10::Device& device) {
 #ifdef RWKV7_HAS_CUDA_OP
   if (device.is_cuda()) {
@@ -40,9 +70,26 @@ int64_t peak_memory_bytes(const c10::Device& device) {
   }
 #endif
   (void)device;
+  // VmHWM, the RSS's high-water mark (reset by reset_peak_memory); else the lifetime's
+  if (const int64_t hwm = proc_status_bytes("VmHWM"); hwm >= 0) return hwm;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return int64_t(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+void reset_peak_memory(const c10::Device& device) {
+#ifdef RWKV7_HAS_CUDA_OP
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+    return;
+  }
+#endif
+  (void)device;
+  malloc_trim(0);
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
 }
 
 }  // namespace rwkv7

@@ -26,6 +26,11 @@ double peak_tflops(const c10::Device& device, Precision precision, double config
 
 // The process's peak memory in bytes: allocated GPU memory on CUDA, max RSS on the CPU.
 int64_t peak_memory_bytes(const c10::Device& device);
+// What the process holds now: allocated GPU memory on CUDA, the RSS on the CPU.
+int64_t current_memory_bytes(const c10::Device& device);
+// From now on: the peak starts again at what is held now (CPU: freed heap memory is handed back
+// to the system first, then the kernel's high-water mark of the RSS is reset, /proc/self/clear_refs).
+void reset_peak_memory(const c10::Device& device);
 inline double peak_memory_gib(const c10::Device& device) { return peak_memory_bytes(device) / double(1 << 30); }
 
 }  // namespace rwkv7

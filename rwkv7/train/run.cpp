@@ -30,6 +30,7 @@
 #include "rwkv7/train/long_context.h"
 #include "rwkv7/train/loss.h"
 #include "rwkv7/train/loss_parts.h"
+#include "rwkv7/train/sharded_params.h"
 #include "rwkv7/util/clock.h"
 
 namespace rwkv7 {
@@ -172,7 +173,7 @@ std::string prepare_init(const TrainConfig& cfg) {
 
 Run::Run(const TrainConfig& config, Purpose purpose)
     : cfg_(config),
-      env_(purpose == Purpose::kBench ? DistEnv{} : dist_env_from_environment()),  // bench: one process
+      env_(dist_env_from_environment()),
       dir_(config.proj_dir) {
   if (env_.enabled()) {  // torchrun-style: WORLD_SIZE processes, rank 0 alone writes
     if (cfg_.devices != 1 && cfg_.devices != env_.world)
@@ -183,7 +184,7 @@ Run::Run(const TrainConfig& config, Purpose purpose)
   rank0_ = env_.rank == 0;
   // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
   fused_loss_ = cfg_.fused_ops == 1 && cfg_.dataload != DataLoad::pad;
-  sharded_ = env_.enabled() && cfg_.zero_stage == 1;
+  sharded_ = env_.enabled() && cfg_.zero_stage >= 1;
   checkpointer_ = std::make_unique<Checkpointer>(dir_, sharding(), rank0_, precision_bits(cfg_),
                                                  [this](const std::function<void()>& f) { agreed(f); });
   if (cfg_.threads > 0) at::set_num_threads(static_cast<int>(cfg_.threads));
@@ -199,6 +200,8 @@ Run::Run(const TrainConfig& config, Purpose purpose)
 #endif
   if (purpose == Purpose::kBench) {
     start_.note = "bench: the config's model, freshly initialised";
+    if (env_.enabled())  // (under torchrun: every rank times its part of the same step)
+      comm_ = std::make_unique<Communicator>(env_, std::chrono::seconds(cfg_.dist_timeout), device_.is_cuda());
     model_ = init_model(cfg_, 0);
     if (cfg_.fine_tuning()) {  // the base stands in for a released model; its adapters as a run adds them
       add_adapters(model_, cfg_.peft_options(), 0);
@@ -252,7 +255,9 @@ void Run::add_checkpointed_parts() {
   checkpointer_->add_part([this] { return optimizer_->state_dict(); });
 }
 
-Run::~Run() = default;
+Run::~Run() {
+  if (model_) model_->gathering = nullptr;
+}
 
 // Fine-tuning: the base (load_model), RWKV-PEFT's additions, then their values from the run's
 // newest rwkv-<n>.pth (resume) or lora_load; everything but the trained tensors frozen. A resume
@@ -462,13 +467,15 @@ StateDict Run::choose_start() {
   }
   if (cfg_.train_stage < 2 || cfg_.exact_resume != 1 || start_.load_path == dir_.init_checkpoint()) return {};
   std::string why_not;
-  const StateDict state = checkpointer_->read_state(start_.load_path, &why_not);
+  std::string saved_as;
+  const StateDict state = checkpointer_->read_state(start_.load_path, &why_not, &saved_as);
   if (state.empty()) {  // the seed's resume: weights only, said aloud
     start_.note += fmt::format(" (weights only: {})", why_not);
     if (rank0_) std::fprintf(stderr, "warning: resuming from the weights alone: %s\n", why_not.c_str());
     return {};
   }
-  state_file_ = checkpointer_->state_file(start_.load_path);
+  state_file_ = saved_as.empty() ? checkpointer_->state_file(start_.load_path)
+                                 : fmt::format("the training state of {} ({})", start_.load_path, saved_as);
   pos_ = checked_position(state);
   // inside a mini-epoch, LoRA's dropout goes on from the generator as it was saved; a state
   // without it (rank 0's alone for several ranks, or an older file) draws new masks
@@ -478,6 +485,7 @@ StateDict Run::choose_start() {
   start_.note += fmt::format(" with its training state ({} at mini-epoch {}, step {}{})",
                             redraws ? "resumed" : "exact resume", pos_.epoch_begin + pos_.epoch_in_run,
                             pos_.step_in_epoch, redraws ? "; LoRA dropout masks of this mini-epoch redrawn" : "");
+  if (!saved_as.empty()) start_.note += fmt::format(" (saved {}, resharded)", saved_as);
   return state;
 }
 
@@ -492,8 +500,10 @@ RunPosition Run::checked_position(const StateDict& state) const {
   RunPosition p;
   p.load_state_dict(state, state_file_);
   if (p.epoch_steps != cfg_.steps_per_epoch())
-    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / (micro_bsz x accumulate_grad_batches x devices))",
-                             p.epoch_steps, cfg_.steps_per_epoch()));
+    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / (micro_bsz x "
+                             "accumulate_grad_batches x devices) = {} / ({} x {} x {})); resume with the same global batch",
+                             p.epoch_steps, cfg_.steps_per_epoch(), cfg_.epoch_samples, cfg_.micro_bsz,
+                             cfg_.accumulate_grad_batches, cfg_.devices));
   const std::string where = implausible_position(p, start_.epoch_begin, cfg_.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
   bool unpaired = false;
@@ -521,7 +531,11 @@ void Run::build_model() {
 }
 
 void Run::build_optimizer(const StateDict& training_state) {
-  const std::vector<bool> owned = sharded_ ? comm_->shard_parameters(model_) : std::vector<bool>{};
+  if (sharded_) {
+    zero_ = std::make_unique<ShardedParameters>(*comm_, model_, cfg_.zero_stage);
+    if (cfg_.zero_stage == 3) model_->gathering = zero_.get();
+  }
+  const std::vector<bool> owned = zero_ ? zero_->owned() : std::vector<bool>{};
   optimizer_ = std::make_unique<SeedOptimizer>(
       model_, OptimizerSettings{cfg_.lr_init, cfg_.beta1, cfg_.beta2, cfg_.adam_eps, cfg_.weight_decay}, owned);
   if (!training_state.empty()) {
@@ -620,7 +634,7 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
   r.stop = stop_signal != 0;
   r.stop_signal = stop_signal;
   if (comm_) {  // mean gradient and loss over ranks; any rank's stop request stops them all
-    if (sharded_) comm_->reduce_scatter_gradients([this](size_t k) -> at::Tensor& { return optimizer_->master(k); });
+    if (zero_) zero_->finish_gradients([this](size_t k) -> at::Tensor& { return optimizer_->master(k); });
     else comm_->finish_gradients();
     at::Tensor shared =
         at::tensor({r.loss, stop_signal ? 1.0 : 0.0, static_cast<double>(stop_signal)}, collective_options());
@@ -637,8 +651,8 @@ StepResult Run::step(const Batch& batch, double lr, int stop_signal, bool timed)
   r.grad_norm = optimizer_->clip_gradients(cfg_.grad_clip, global_sum_of_squares_);
   r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
   if (!r.skipped) optimizer_->step();
-  if (!r.skipped && sharded_)
-    comm_->allgather_parameters([this](size_t k) -> at::Tensor& { return optimizer_->master(k); });
+  if (!r.skipped && zero_ && cfg_.zero_stage < 3) zero_->broadcast_updated_weights();
+  if (zero_) zero_->release_all();  // (ZeRO-3: whatever a unit still held)
   optimizer_->zero_grad();
   const double t3 = timed ? synced_seconds(device_) : now_seconds();
   r.forward_ms = (t1 - t0) * 1e3;
@@ -665,6 +679,7 @@ double Run::validate() {
                  .item<double>();
     }
   }
+  if (zero_) zero_->release_all();
   return sum / (val_windows_.size(0) * (val_windows_.size(1) - 1));
 }
 
@@ -681,14 +696,32 @@ void Run::seed_randomness(int64_t epoch) {
                   static_cast<uint64_t>(env_.rank));
 }
 
-StateDict Run::saved_weights() const {
+std::vector<double> Run::from_every_rank(double value) {
+  if (!comm_) return {value};
+  at::Tensor mine = at::tensor({value}, collective_options()), all = at::empty({env_.world}, collective_options());
+  comm_->allgather(all, mine);
+  const at::Tensor host = all.cpu();
+  return std::vector<double>(host.data_ptr<double>(), host.data_ptr<double>() + env_.world);
+}
+
+StateDict Run::saved_weights() {
+  if (zero_ && cfg_.zero_stage == 3) return zero_->gathered_weights();
   return cfg_.fine_tuning() ? trained_tensors(model_, cfg_.peft_options()) : model_->state_dict();
 }
 
 void Run::save(const std::string& checkpoint, bool with_state) {
-  if (!all_finite(model_))
-    throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
-  checkpointer_->save(checkpoint, saved_weights(), with_state);
+  const bool finite = zero_ ? zero_->held_weights_finite() : all_finite(model_);
+  agreed([&] {
+    if (!finite) throw std::runtime_error("the weights are no longer finite; not saving " + checkpoint);
+  });
+  const StateDict weights = saved_weights();
+  int64_t digest = weights_digest(weights);
+  if (zero_ && cfg_.zero_stage == 3) {  // rank 0 alone holds the whole weights
+    at::Tensor shared = at::tensor({digest}, at::TensorOptions().dtype(at::kLong).device(device_));
+    comm_->broadcast(shared, 0);
+    digest = shared.item<int64_t>();
+  }
+  checkpointer_->save(checkpoint, weights, digest, with_state);
 }
 
 }  // namespace rwkv7

@@ -28,6 +28,7 @@
 namespace rwkv7 {
 
 class BinIdx;
+class ShardedParameters;
 
 // The one way from a config to a model and where it computes.
 ModelShape model_shape(const TrainConfig& cfg);  // the seed's shape, d_*_lora keys where set
@@ -56,7 +57,8 @@ class Run {
  public:
   enum class Purpose {
     kTrain,  // everything: files in proj_dir, data, start point
-    kBench,  // the config's model freshly initialised in memory; no data, no files
+    kBench,  // the config's model freshly initialised in memory; no data, no files (several
+             // processes under torchrun, as training)
   };
   explicit Run(const TrainConfig& config, Purpose purpose = Purpose::kTrain);
   ~Run();
@@ -83,11 +85,14 @@ class Run {
   double validate();  // mean cross-entropy over the held-out windows
 
   // What a checkpoint holds: the model's weights, or only the trained tensors when fine-tuning.
-  StateDict saved_weights() const;
+  StateDict saved_weights();  // (ZeRO-3: gathered, on rank 0 alone)
   // Weights as `checkpoint` (rank 0) and, with `with_state`, the training state beside it
-  // (position `pos`, optimizer moments and masters; one shard per rank under ZeRO-1).
+  // (position `pos`, optimizer moments and masters; one shard per rank under ZeRO).
   // Refuses (throws) to write weights that are no longer finite.
   void save(const std::string& checkpoint, bool with_state);
+
+  // Each rank's `value`, in rank order, on every rank (a collective: every rank calls it).
+  std::vector<double> from_every_rank(double value);
 
   // What the run is: asked, never set from outside.
   const TrainConfig& config() const { return cfg_; }  // devices from WORLD_SIZE
@@ -138,7 +143,8 @@ class Run {
 
   std::unique_ptr<Checkpointer> checkpointer_;  // what is saved, where; what a resume reads
   std::unique_ptr<RunDirLock> lock_;  // rank 0 holds proj_dir while the run lives
-  bool sharded_ = false;  // ZeRO-1
+  bool sharded_ = false;  // ZeRO, zero_stage >= 1 over several processes
+  std::unique_ptr<ShardedParameters> zero_;
   bool fused_loss_ = false;  // the cross-entropy as one op (fused_ops: 1)
   std::string state_file_;  // the training state resumed from, if any
   FineTuneOrigin origin_;   // fine-tuning: what the run was started from (saved in its state)

@@ -1,5 +1,7 @@
 #include "rwkv7/train/run_dir.h"
 
+#include <ATen/ops/equal.h>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -173,36 +175,66 @@ void RunDir::save_state(const std::string& checkpoint, const StateDict& state, c
   write_pth(state_file(checkpoint, s), state);
 }
 
-StateDict RunDir::read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not) const {
+StateDict RunDir::read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not,
+                             std::string* saved_as) const {
   const std::string mine = state_file(checkpoint, s);
   if (!s.sharded && fs::is_regular_file(mine)) return read_pth(mine);
-  if (s.sharded) {  // every rank decides alike, on all `world` shards
+  auto complete = [&](int64_t world) {  // how many of the `world` shards are there
     int64_t present = 0;
-    for (int64_t r = 0; r < s.world; ++r)
-      present += fs::is_regular_file(state_file(checkpoint, StateSharding{true, r, s.world}));
+    for (int64_t r = 0; r < world; ++r)
+      present += fs::is_regular_file(state_file(checkpoint, StateSharding{true, r, world}));
+    return present;
+  };
+  if (s.sharded) {  // every rank decides alike, on all `world` shards
+    const int64_t present = complete(s.world);
     if (present == s.world) return read_pth(mine);
     if (present > 0) {  // a save cut short: the weights are whole, the state is not
       *why_not = fmt::format("only {} of the {} state shards of {} are there", present, s.world, checkpoint);
       return {};
     }
   }
-  // Saved for another sharding? That is a config mismatch, said as such. Only finished state files
-  // count: a kill -9 inside a save leaves `<state>.pth.tmp`, which is a save cut short, not a sharding.
-  // (The caller adds the other way out, a resume from the weights alone: it is said once, there.)
+  // Saved by another number of processes or another zero_stage: the state is made whole again
+  // (the optimizer's entries are keyed by parameter name; each rank's optimizer takes its own).
+  // Only finished files count: a kill -9 inside a save leaves `<state>.pth.tmp`.
   const std::string stem = without_pth(checkpoint).substr(dir_.size() + 1) + ".state";
+  std::string cut_short;
   for (const std::string& name : fs::list_directory(dir_)) {
     if (name.rfind(stem, 0) != 0 || dir_ + "/" + name == mine || !is_state_file_name(name, stem)) continue;
-    const std::string shard = name.substr(stem.size() + 1, name.size() - stem.size() - 5);  // <r>-of-<w>, or "" plain
-    const std::string how = name == stem + ".pth"
-                                ? "unsharded (zero_stage: 0)"
-                                : fmt::format("sharded over {} processes (zero_stage: 1, {})",
-                                              shard.substr(shard.find("-of-") + 4), name);
-    const std::string wants = s.sharded ? fmt::format("sharded over {} processes", s.world) : "unsharded";
-    throw CheckpointError(fmt::format(
-        "{}: its training state was saved {}; this run ({}) wants {}. Resume with the same zero_stage and number of "
-        "processes", checkpoint, how, wants, mine.substr(dir_.size() + 1)));
+    std::vector<std::string> files;
+    if (name == stem + ".pth") {
+      files.push_back(dir_ + "/" + name);
+      *saved_as = "unsharded";
+    } else {
+      const std::string shard = name.substr(stem.size() + 1, name.size() - stem.size() - 5);  // <r>-of-<w>
+      const int64_t world = std::stoll(shard.substr(shard.find("-of-") + 4));
+      if (world < 1 || complete(world) != world) {
+        cut_short = fmt::format("only {} of the {} state shards of {} are there", complete(world), world, checkpoint);
+        continue;
+      }
+      for (int64_t r = 0; r < world; ++r) files.push_back(state_file(checkpoint, StateSharding{true, r, world}));
+      *saved_as = fmt::format("sharded over {} processes", world);
+    }
+    // the position (run.*) from the first file; a generator state belongs to its rank alone; the
+    // shards must all have been saved beside the same weights
+    StateDict whole;
+    std::set<std::string> seen;
+    at::Tensor digest;
+    for (size_t i = 0; i < files.size(); ++i)
+      for (auto& [key, value] : read_pth(files[i])) {
+        if (key == "run.weights_digest") {
+          if (!digest.defined()) digest = value;
+          else if (!at::equal(digest, value))
+            throw CheckpointError(fmt::format("{}: saved beside other weights than {} (a shard of another save)",
+                                              files[i], files[0]));
+        }
+        if ((i > 0 && key.rfind("run.", 0) == 0) || key == "run.rng_state" || !seen.insert(key).second) continue;
+        whole.emplace_back(key, std::move(value));
+      }
+    return whole;
   }
-  *why_not = fs::is_regular_file(mine + ".tmp") ? "the save of " + mine + " was cut short" : "no " + mine;
+  *why_not = !cut_short.empty()                     ? cut_short
+             : fs::is_regular_file(mine + ".tmp") ? "the save of " + mine + " was cut short"
+                                                  : "no " + mine;
   return {};
 }
 

@@ -6,7 +6,7 @@
 //   rwkv-final.pth                    weights when the token budget is spent
 //   rwkv-<n>.state.pth                what an exact resume needs beside rwkv-<n>.pth: position,
 //                                     optimizer moments, fp32 masters (train_state.h)
-//   rwkv-<n>.state.rank<r>-of-<w>.pth the same, one shard per rank, under ZeRO-1
+//   rwkv-<n>.state.rank<r>-of-<w>.pth the same, one shard per rank, under ZeRO (zero_stage >= 1)
 //   init_pissa.pth                    a PiSSA run's start (B0, A0), for its resume and merge
 //   train_log.txt, metrics.jsonl      the run log (metrics.h)
 //   .rwkv7.lock                       who holds the folder (RunDirLock)
@@ -95,9 +95,11 @@ class RunDir {
   void remove_unfinished_writes() const;
 
   // The state saved with `checkpoint` for this process; an empty dict with `*why_not` set when
-  // none was saved. Throws CheckpointError (naming the file, saying what to do) when it was saved
-  // for another sharding (plain vs ZeRO-1, another number of ranks).
-  StateDict read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not) const;
+  // none was saved. A state saved another way (unsharded, or sharded over another number of
+  // processes) is read whole, all its shards merged, and `*saved_as` says how it was saved
+  // ("unsharded", "sharded over 2 processes"); the caller checks that it fits (the global batch).
+  StateDict read_state(const std::string& checkpoint, const StateSharding& s, std::string* why_not,
+                       std::string* saved_as) const;
 
  private:
   std::string dir_;
