@@ -157,37 +157,44 @@ def torchrun_workers(agent_pid):
     return found
 
 
-def test_torchrun_restarts_after_killed_ranks_resume_exactly(app, tmp_path):
-    # torchrun's agent serves the store on MASTER_PORT and keeps it across restarts: the workers
-    # must connect to it (not bind it) and keep each attempt's keys apart, or a restarted rank
-    # reads the address a killed one published and fails ("Gloo connectFullMesh failed ...
-    # Connect timeout", after 5 x dist_timeout) or hangs. 5 kills in a row, each a mini-epoch
-    # (10 steps) after the last restart; every attempt resumes from the newest checkpoint's state,
-    # and every step logged, before or after a kill, is the uninterrupted run's.
-    kills, per_epoch = 5, 10
+def torchrun_resumable(app, tmp_path, name, restarts, log, args):
+    """2 processes under torchrun --max-restarts `restarts`, resuming (train_stage 3) from a fresh
+    proj_dir that holds the golden rwkv-init.pth."""
+    cfg = config(tmp_path, name)
+    cfg.write_text("".join(l for l in cfg.read_text().splitlines(True) if not l.startswith("load_model:")))
+    (tmp_path / name).mkdir()
+    shutil.copy(golden("train_byte_L2_D128/rwkv-init.pth"), tmp_path / name / "rwkv-init.pth")
+    PORT[0] += 1
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--max-restarts", str(restarts), "--master-port", str(PORT[0]), "--no-python",
+                             str(app), "train", "--config", str(cfg), *args], stdout=log, stderr=subprocess.STDOUT)
+
+
+def logged_steps(run_dir):
+    """step -> every loss logged for it (a step redone after a kill appears twice)"""
+    out = {}
+    path = run_dir / "metrics.jsonl"
+    for line in (open(path) if path.exists() else []):
+        if line.startswith('{"step"'):
+            m = json.loads(line)
+            out.setdefault(m["step"], []).append(m["loss"])
+    return out
+
+
+def killed_and_restarted(app, tmp_path, kills, overrides):
+    """torchrun --max-restarts `kills`; each attempt's rank (attempt + 1) % 2 SIGKILLed 3 steps past
+    its first checkpoint; returns nothing, asserts that every step logged, before or after a kill,
+    is the uninterrupted run's (1e-6)."""
+    per_epoch = 10
     steps = per_epoch * (kills + 2)
-    args = ("micro_bsz=2", "epoch_samples=40", "epoch_limit=0", f"my_exit_tokens={steps * 256}", "train_stage=3",
+    args = (*overrides, "epoch_samples=40", "epoch_limit=0", f"my_exit_tokens={steps * 256}", "train_stage=3",
             "dist_timeout=20")
 
     def launch(name, restarts, log):
-        cfg = config(tmp_path, name)
-        cfg.write_text("".join(l for l in cfg.read_text().splitlines(True) if not l.startswith("load_model:")))
-        (tmp_path / name).mkdir()
-        shutil.copy(golden("train_byte_L2_D128/rwkv-init.pth"), tmp_path / name / "rwkv-init.pth")
-        PORT[0] += 1
-        return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                                 "--max-restarts", str(restarts), "--master-port", str(PORT[0]), "--no-python",
-                                 str(app), "train", "--config", str(cfg), *args],
-                                stdout=log, stderr=subprocess.STDOUT)
+        return torchrun_resumable(app, tmp_path, name, restarts, log, args)
 
-    def logged(name):  # step -> every loss logged for it (a step redone after a kill appears twice)
-        out = {}
-        path = tmp_path / name / "metrics.jsonl"
-        for line in (open(path) if path.exists() else []):
-            if line.startswith('{"step"'):
-                m = json.loads(line)
-                out.setdefault(m["step"], []).append(m["loss"])
-        return out
+    def logged(name):
+        return logged_steps(tmp_path / name)
 
     with open(tmp_path / "whole.log", "w") as log:
         p = launch("whole", 0, log)
@@ -227,6 +234,16 @@ def test_torchrun_restarts_after_killed_ranks_resume_exactly(app, tmp_path):
     assert sum(len(v) for v in cut.values()) > steps  # steps past a checkpoint were redone after each kill
     worst = max(abs(loss - whole[s]) for s, losses_of_s in cut.items() for loss in losses_of_s)
     assert worst <= 1e-6, worst
+
+
+def test_torchrun_restarts_after_killed_ranks_resume_exactly(app, tmp_path):
+    # torchrun's agent serves the store on MASTER_PORT and keeps it across restarts: the workers
+    # must connect to it (not bind it) and keep each attempt's keys apart, or a restarted rank
+    # reads the address a killed one published and fails ("Gloo connectFullMesh failed ...
+    # Connect timeout", after 5 x dist_timeout) or hangs. 5 kills in a row, each a mini-epoch
+    # (10 steps) after the last restart; every attempt resumes from the newest checkpoint's state,
+    # and every step logged, before or after a kill, is the uninterrupted run's.
+    killed_and_restarted(app, tmp_path, 5, ("micro_bsz=2",))
 
 
 def test_a_rank_that_never_comes_ends_the_other_within_dist_timeout(app, tmp_path):

@@ -2,7 +2,6 @@
 CPU over Gloo, against the seed's golden run (train_byte_L2_D128: 1 process x micro_bsz 4) and
 against our own uninterrupted runs. docs/distributed.md says what each stage keeps."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 from conftest import golden
-from test_distributed import PORT, REF, config, losses, ranks, torchrun_workers, window_max
+from test_distributed import PORT, REF, config, killed_and_restarted, losses, ranks, window_max
 
 
 def finish(procs, timeout=600):
@@ -168,55 +167,7 @@ def test_torchrun_restart_after_a_killed_rank_resumes_exactly(app, tmp_path, ove
     # torchrun --max-restarts 1; rank 1 SIGKILLed 3 steps past the first checkpoint: the group is
     # restarted, resumes from that checkpoint's state by itself, and every step logged equals the
     # uninterrupted run's.
-    per_epoch, steps = 10, 30
-    args = (*overrides, "epoch_samples=40", "epoch_limit=0", f"my_exit_tokens={steps * 256}", "train_stage=3",
-            "dist_timeout=20")
-
-    def launch(name, restarts, log):
-        cfg = config(tmp_path, name)
-        cfg.write_text("".join(l for l in cfg.read_text().splitlines(True) if not l.startswith("load_model:")))
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "rwkv-init.pth").write_bytes(open(golden("train_byte_L2_D128/rwkv-init.pth"), "rb").read())
-        PORT[0] += 1
-        return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                                 "--max-restarts", str(restarts), "--master-port", str(PORT[0]), "--no-python",
-                                 str(app), "train", "--config", str(cfg), *args], stdout=log, stderr=subprocess.STDOUT)
-
-    def logged(name):
-        path = tmp_path / name / "metrics.jsonl"
-        out = {}
-        for line in (open(path) if path.exists() else []):
-            if line.startswith('{"step"'):
-                m = json.loads(line)
-                out.setdefault(m["step"], []).append(m["loss"])
-        return out
-
-    with open(tmp_path / "whole.log", "w") as log:
-        assert launch("whole", 0, log).wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
-    whole = {s: v[0] for s, v in logged("whole").items()}
-    assert sorted(whole) == list(range(steps))
-    with open(tmp_path / "cut.log", "w") as log:
-        p = launch("cut", 1, log)
-        try:
-            deadline = time.time() + 120
-            while time.time() < deadline and p.poll() is None and max(logged("cut"), default=-1) < per_epoch + 3:
-                time.sleep(0.02)
-            workers = torchrun_workers(p.pid)
-            assert sorted(rank for _, rank, _ in workers) == [0, 1], workers
-            os.kill(next(pid for pid, rank, _ in workers if rank == 1), signal.SIGKILL)
-            rc = p.wait(timeout=180)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    out = (tmp_path / "cut.log").read_text()
-    assert rc == 0, out[-3000:]
-    assert out.count("with its training state (exact resume") == 1, out[-3000:]
-    cut = logged("cut")
-    assert sorted(cut) == list(range(steps))
-    assert sum(len(v) for v in cut.values()) > steps  # the steps past the checkpoint were redone
-    worst = max(abs(loss - whole[s]) for s, losses_of_s in cut.items() for loss in losses_of_s)
-    assert worst <= 1e-6, worst
+    killed_and_restarted(app, tmp_path, 1, overrides)
 
 
 def test_bench_under_torchrun_prints_every_ranks_peak_memory_once(app, tmp_path):
