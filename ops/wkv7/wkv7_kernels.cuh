@@ -117,7 +117,9 @@ __global__ void forward_kernel(int Tlen, int H, const T* __restrict__ r_, const 
   }
 }
 
-template <typename T, int N, bool kRawDecay>
+// kRestarts: the wkv7_reset variant. Its rebuild and restart paths cost registers; compiled out of
+// the kernel every other op runs, which keeps that one free of spills (scripts/kernel-resources.sh).
+template <typename T, int N, bool kRawDecay, bool kRestarts>
 __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
                                 const T* __restrict__ w_, const T* __restrict__ k_,
                                 const T* __restrict__ v_, const T* __restrict__ a_,
@@ -164,27 +166,32 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       const long base = ((long(bi) * H + h) * (Tlen / kChunk) + t / kChunk) * N * N;
 #pragma unroll
       for (int j = 0; j < N; ++j) S_col[j] = s_[base + i * N + j];
-    } else if (rebuild) {  // S_t from the chunk's start: S[j][i] = S[j][i] d_i + sa_j b_i + v_j k_i
+    } else if (kRestarts && rebuild) {  // S_t from the chunk's start: S[j][i] = S[j][i] d_i + sa_j b_i + v_j k_i
       const int c = t / kChunk, t0 = c * kChunk;
       if (c > 0) {
         const long base = ((long(bi) * H + h) * (Tlen / kChunk) + c - 1) * N * N;
+#pragma unroll
         for (int j = 0; j < N; ++j) S_col[j] = s_[base + i * N + j];
       } else {
         const float* s0 = s0_ == nullptr ? nullptr : s0_ + bi * s0_batch_stride + long(h) * N * N;
+#pragma unroll
         for (int j = 0; j < N; ++j) S_col[j] = s0 == nullptr ? 0.f : s0[j * N + i];
       }
       for (int u = t0; u <= t; ++u) {
         const long row = ((long(bi) * Tlen + u) * H + h) * N;
-        if (reset_[long(bi) * Tlen + u])
+        if (reset_[long(bi) * Tlen + u]) {
+#pragma unroll
           for (int j = 0; j < N; ++j) S_col[j] = R[j * N + i];
+        }
         float du, unused;
         decay_of<kRawDecay>(load(w_ + row + i), &du, &unused);
         const float ku = load(k_ + row + i), bu = load(b_ + row + i);
+#pragma unroll
         for (int j = 0; j < N; ++j) S_col[j] = S_col[j] * du + sa_[row + j] * bu + load(v_ + row + j) * ku;
       }
     }
     rebuild = false;
-    const bool restart = reset_ != nullptr && reset_[long(bi) * Tlen + t];
+    const bool restart = kRestarts && reset_[long(bi) * Tlen + t];
 
     float dr = 0.f;
 #pragma unroll
@@ -228,7 +235,8 @@ __global__ void backward_kernel(int Tlen, int H, const T* __restrict__ r_,
       G_row[j] = G_row[j] * decay[j] + dsa * a[j];
       G_col[j] = G_col[j] * di + ai * dsa_shared[j];
     }
-    if (restart) {  // G = dL/dR of this restart (row i here); nothing flows further back
+    if (kRestarts && restart) {  // G = dL/dR of this restart (row i here); nothing flows further back
+#pragma unroll
       for (int j = 0; j < N; ++j) {
         if (dR_row != nullptr) dR_row[j] += G_row[j];
         G_row[j] = 0.f;
@@ -260,7 +268,9 @@ cudaError_t launch_backward(int B, int Tlen, int H, const Wkv7BackwardArgs& args
   if (Tlen % kChunk != 0 || B < 1 || H < 1) return cudaErrorInvalidValue;
   const Wkv7Inputs& in = args.in;
   const Wkv7Grads& grad = args.grad;
-  return LAUNCH_KERNEL((backward_kernel<T, N, kRawDecay>), dim3(H, B), dim3(N), stream,
+  auto kernel = args.restarts.reset != nullptr ? backward_kernel<T, N, kRawDecay, true>
+                                               : backward_kernel<T, N, kRawDecay, false>;
+  return LAUNCH_KERNEL(kernel, dim3(H, B), dim3(N), stream,
       Tlen, H, static_cast<const T*>(in.r), static_cast<const T*>(in.w), static_cast<const T*>(in.k),
       static_cast<const T*>(in.v), static_cast<const T*>(in.a), static_cast<const T*>(in.b),
       static_cast<const T*>(args.dy), args.s, args.sa, static_cast<T*>(grad.dr), static_cast<T*>(grad.dw),
