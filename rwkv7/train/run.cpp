@@ -245,6 +245,11 @@ Run::Run(const TrainConfig& config, Purpose purpose)
 // process's generator (LoRA dropout; per rank only when sharded), the optimizer.
 void Run::add_checkpointed_parts() {
   checkpointer_->add_part([this] { return pos_.state_dict(); });
+  checkpointer_->add_part([this] {  // the batch's layout: what a resume must match, named when it does not
+    return StateDict{{"run.micro_bsz", at::tensor(cfg_.micro_bsz)},
+                     {"run.accumulate_grad_batches", at::tensor(cfg_.accumulate_grad_batches)},
+                     {"run.devices", at::tensor(cfg_.devices)}};
+  });
   if (cfg_.fine_tuning()) checkpointer_->add_part([this] { return origin_.state_dict(); });
   if (!env_.enabled() || sharded_)
     checkpointer_->add_part([this] {
@@ -499,11 +504,18 @@ RunPosition Run::checked_position(const StateDict& state) const {
   if (!has_tensor(state, "run.epoch_begin")) throw refuse("it holds no run position (not a training state file)");
   RunPosition p;
   p.load_state_dict(state, state_file_);
-  if (p.epoch_steps != cfg_.steps_per_epoch())
-    throw refuse(fmt::format("it was made with {} steps per mini-epoch, this config has {} (epoch_samples / (micro_bsz x "
+  if (p.epoch_steps != cfg_.steps_per_epoch()) {
+    const auto saved = [&](const char* key) { return find_tensor(state, key, state_file_).item<int64_t>(); };
+    const std::string made_by =  // (a state from before these entries names the steps alone)
+        has_tensor(state, "run.devices")
+            ? fmt::format(" by micro_bsz x accumulate_grad_batches x devices = {} x {} x {}", saved("run.micro_bsz"),
+                          saved("run.accumulate_grad_batches"), saved("run.devices"))
+            : "";
+    throw refuse(fmt::format("it was made with {} steps per mini-epoch{}, this config has {} (epoch_samples / (micro_bsz x "
                              "accumulate_grad_batches x devices) = {} / ({} x {} x {})); resume with the same global batch",
-                             p.epoch_steps, cfg_.steps_per_epoch(), cfg_.epoch_samples, cfg_.micro_bsz,
+                             p.epoch_steps, made_by, cfg_.steps_per_epoch(), cfg_.epoch_samples, cfg_.micro_bsz,
                              cfg_.accumulate_grad_batches, cfg_.devices));
+  }
   const std::string where = implausible_position(p, start_.epoch_begin, cfg_.steps_per_epoch());
   if (!where.empty()) throw refuse(where);
   bool unpaired = false;

@@ -155,7 +155,8 @@ def test_resumes_on_another_number_of_processes_at_the_same_global_batch(app, tm
     assert r.returncode != 0
     lines = [l for l in r.stderr.splitlines() if "error" in l]
     assert len(lines) == 1, r.stderr
-    assert "40 steps per mini-epoch, this config has 80" in lines[0] and "160 / (2 x 1 x 1)" in lines[0], lines[0]
+    assert ("40 steps per mini-epoch by micro_bsz x accumulate_grad_batches x devices = 2 x 2 x 1, this config has 80"
+            in lines[0] and "160 / (2 x 1 x 1)" in lines[0]), lines[0]
     assert "same global batch" in lines[0], lines[0]
 
 
