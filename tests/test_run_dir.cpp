@@ -92,6 +92,22 @@ TEST(RunDir, RemoveStateThenSaveKeepsThePair) {
   dir.remove_state(ckpt, {});  // the first of a save's three writes
   std::string why, saved_as;
   EXPECT_TRUE(dir.read_state(ckpt, {}, &why, &saved_as).empty());
+  // a checkpoint saved again by another number of processes: its old layout goes with it (found
+  // by attack: the stale shards were read first, and the resume refused)
+  const StateSharding two_0{true, 0, 2}, two_1{true, 1, 2};
+  dir.save_state(ckpt, {{"s", at::zeros({1})}}, two_0);
+  dir.save_state(ckpt, {{"s", at::zeros({1})}}, two_1);
+  dir.save_state(ckpt, {{"s", at::zeros({1})}}, {});
+  dir.remove_state(ckpt, two_1);  // rank 1 of 2: its own file only
+  EXPECT_TRUE(fs::is_regular_file(RunDir::state_file(ckpt, two_0)));
+  EXPECT_TRUE(fs::is_regular_file(RunDir::state_file(ckpt, {})));
+  dir.save_state(ckpt, {{"s", at::zeros({1})}}, two_1);
+  dir.remove_state(ckpt, two_0, /*other_layouts=*/true);  // rank 0 of 2: the plain file goes, rank 1's stays
+  EXPECT_TRUE(fs::is_regular_file(RunDir::state_file(ckpt, two_1)));
+  EXPECT_FALSE(fs::is_regular_file(RunDir::state_file(ckpt, {})));
+  EXPECT_FALSE(fs::is_regular_file(RunDir::state_file(ckpt, two_0)));
+  dir.remove_state(ckpt, {}, /*other_layouts=*/true);  // one process: every shard goes
+  EXPECT_FALSE(fs::is_regular_file(RunDir::state_file(ckpt, two_1)));
 }
 
 // A kill -9 inside a save leaves the state's `.tmp` (found by CI: it was read as "saved for

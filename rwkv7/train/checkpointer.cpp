@@ -24,7 +24,7 @@ void Checkpointer::save(const std::string& checkpoint, const StateDict& weights,
     state.emplace_back("run.precision_bits", at::tensor(precision_bits_));
     state.emplace_back("run.weights_digest", at::tensor(digest));
   }
-  agreed_([&] { if (writes_state) dir_.remove_state(checkpoint, sharding_); });
+  agreed_([&] { if (writes_state) dir_.remove_state(checkpoint, sharding_, /*other_layouts=*/rank0_); });
   agreed_([&] { if (rank0_) dir_.save_weights(checkpoint, weights); });
   agreed_([&] { if (writes_state) dir_.save_state(checkpoint, state, sharding_); });
 }

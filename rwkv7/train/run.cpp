@@ -182,6 +182,9 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     cfg_.validate();
   }
   rank0_ = env_.rank == 0;
+  if (!env_.enabled() && cfg_.zero_stage > 0)
+    std::fprintf(stderr, "warning: zero_stage: %lld with one process shards nothing (start several: docs/distributed.md)\n",
+                 static_cast<long long>(cfg_.zero_stage));
   // the fused cross-entropy takes no ignored targets (-100), which dataload pad makes
   fused_loss_ = cfg_.fused_ops == 1 && cfg_.dataload != DataLoad::pad;
   sharded_ = env_.enabled() && cfg_.zero_stage >= 1;

@@ -163,8 +163,19 @@ StartPoint RunDir::find_resume_point(int64_t warmup_steps) const {
   throw CheckpointError("no readable checkpoint in " + dir_ + ": " + sp.note);
 }
 
-void RunDir::remove_state(const std::string& checkpoint, const StateSharding& s) const {
+void RunDir::remove_state(const std::string& checkpoint, const StateSharding& s, bool other_layouts) const {
   std::remove(state_file(checkpoint, s).c_str());
+  if (!other_layouts) return;
+  // a state this checkpoint had from another number of processes (a resume that resharded it):
+  // it must not outlive the weights it was saved beside
+  const std::string stem = without_pth(checkpoint).substr(dir_.size() + 1) + ".state";
+  for (const std::string& name : fs::list_directory(dir_)) {
+    if (name.rfind(stem, 0) != 0 || !is_state_file_name(name, stem)) continue;
+    bool this_layout = false;
+    for (int64_t r = 0; r < s.world && s.sharded && !this_layout; ++r)
+      this_layout = dir_ + "/" + name == state_file(checkpoint, StateSharding{true, r, s.world});
+    if (!this_layout) std::remove((dir_ + "/" + name).c_str());
+  }
 }
 
 void RunDir::save_weights(const std::string& checkpoint, const StateDict& weights) const {

@@ -86,7 +86,9 @@ class RunDir {
   // which resumes from the weights alone and says so, never weights beside a stale state), then
   // `weights` (if not null: rank 0), then `state` (if not null). With several processes the caller
   // puts a barrier between the three (Run::save).
-  void remove_state(const std::string& checkpoint, const StateSharding& s) const;
+  // (`other_layouts`, one process of the run: also the checkpoint's state files of any other
+  // layout, unsharded or another number of shards, left by the run before a resharding resume.)
+  void remove_state(const std::string& checkpoint, const StateSharding& s, bool other_layouts = false) const;
   void save_weights(const std::string& checkpoint, const StateDict& weights) const;
   void save_state(const std::string& checkpoint, const StateDict& state, const StateSharding& s) const;
 

@@ -160,12 +160,13 @@ void ShardedParameters::consume_oldest() {
   f.wait();
   const GradBucket& b = buckets_[f.bucket];
   if (b.owner != rank_) return;  // (a non-owner's buffer was only the reduction's scratch)
+  // A bucket holds one owner's gradients only: on the owner its buffer becomes their storage.
   at::NoGradGuard no_grad;
   for (size_t k : b.params) {
     if (!had_grad_[k]) continue;
     const at::Tensor part = f.flat.narrow(0, offset_[k], params_[k].numel()).view(params_[k].sizes());
     if (owned_grad_[k].defined()) owned_grad_[k].add_(part);
-    else owned_grad_[k] = part.clone();
+    else owned_grad_[k] = part;
   }
 }
 
