@@ -108,7 +108,7 @@ int bench(int argc, char** argv) {
       "\"tokens_per_s\": {:.0f}, \"flops_per_token\": {:.4g}, \"peak_tflops\": {}, \"mfu\": {}, "
       "\"processes\": {}, \"zero_stage\": {}, \"rank_start_mem_bytes\": [{}], \"rank_peak_mem_bytes\": [{}], "
       "\"peak_mem_bytes\": {}, \"peak_mem_gib\": {:.3f}, \"memory\": \"{}\", \"profiled\": {}, "
-      "\"last_loss\": {:.4f}}}\n",
+      "\"cpu_cache\": {}, \"last_loss\": {:.4f}}}\n",
       json_escape(device_name), cuda ? "cuda" : "cpu", at::get_num_threads(), cfg.n_layer, cfg.n_embd,
       run.model()->shape.head_size, cfg.vocab_size, cfg.ctx_len, cfg.micro_bsz, cfg.accumulate_grad_batches, name_of(cfg.precision), cfg.grad_cp,
       cfg.fused_ops, cfg.head_chunk, cfg.chunk_ctx,
@@ -116,7 +116,7 @@ int bench(int argc, char** argv) {
       cfg.doc_reset,
       name_of(cfg.train_type), name_of(cfg.peft), parameters, trained, steps, step_s * 1e3, median(fwd) * 1e3, median(bwd) * 1e3, median(opt) * 1e3,
       tokens_per_s, flops_per_token, peak, mfu, cfg.devices, cfg.zero_stage, listed(rank_starts), listed(rank_peaks), peak_bytes, peak_bytes / double(1 << 30), memory_kind,
-      profiler ? "true" : "false", last_loss);
+      profiler ? "true" : "false", cuda ? 0 : cfg.cpu_cache, last_loss);
   std::fputs(json.c_str(), stdout);
   if (args.has("out")) fs::write_file_atomically(args.get("out", ""), json);
   return 0;

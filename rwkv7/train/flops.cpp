@@ -11,6 +11,8 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
+#include "rwkv7/train/cpu_block_cache.h"
+
 namespace rwkv7 {
 
 double training_flops_per_token(const ModelShape& s) {
@@ -85,6 +87,7 @@ void reset_peak_memory(const c10::Device& device) {
   }
 #endif
   (void)device;
+  release_idle_cpu_blocks();
   malloc_trim(0);
   if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
     std::fputs("5", f);

@@ -25,6 +25,7 @@
 #include "rwkv7/io/value_checks.h"
 #include "rwkv7/model/init.h"
 #include "rwkv7/model/load.h"
+#include "rwkv7/train/cpu_block_cache.h"
 #include "rwkv7/peft/adapters.h"
 #include "rwkv7/peft/peft_names.h"
 #include "rwkv7/train/long_context.h"
@@ -196,6 +197,7 @@ Run::Run(const TrainConfig& config, Purpose purpose)
     std::fprintf(stderr, "warning: threads: %lld is more than this machine's %u cores; steps will be slower\n",
                  static_cast<long long>(cfg_.threads), cores);
   device_ = training_device(cfg_, env_.local_rank);
+  if (device_.is_cpu() && cfg_.cpu_cache == 1) install_cpu_block_cache();
 #ifdef RWKV7_HAS_CUDA_OP
   // each rank's GPU its current device: device_synchronize, NCCL's barrier and the CUDA context
   // then use cuda:LOCAL_RANK rather than cuda:0
