@@ -3,20 +3,23 @@
 #   - torch.mm of the model's shapes in bf16 and fp32: the cores' matmul peak (cpu_matmul_peak.py);
 #   - `rwkv7 bench` of both builds, taking turns, on configs/cpu-small.yaml (fp32, bf16, fused_ops 1)
 #     and on the seed's L12-D768 (V65536, ctx 512, micro_bsz 2, grad_cp 0; bf16 and fp32);
-#   - the seed's model.py with the naive PyTorch WKV (../shared/device/seed_bench.py: bf16, as the seed);
+#   - the seed's model.py with the naive PyTorch WKV (the GPU kit's seed_bench.py: bf16, as the seed);
 #   - processes x threads on both models (1 x 1, 1 x 2, 2 x 1 under torchrun, same global batch);
 #   - the profile's operators by self time of the new build's L12-D768 steps.
-# Usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP [OUT.jsonl] [PROFILE_PREFIX]
+# Usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]
 #   BEFORE_BUILD: a build folder of the earlier commit (`git worktree add` + cmake);
-#   SEED_TRAIN_TEMP: RWKV-v7/train_temp of BlinkDL/RWKV-LM at 230d32b.
+#   SEED_TRAIN_TEMP: RWKV-v7/train_temp of BlinkDL/RWKV-LM at 230d32b;
+#   SEED_BENCH_PY: seed_bench.py of the project's GPU kit (it times the seed's model.py; kept outside the repository).
 set -euo pipefail
+BEFORE=${1:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
+SEED=${2:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
+SEED_BENCH=${3:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
+OUT=${4:-docs/bench/cpu-speed.jsonl}
+PROFILE=${5:-docs/bench/cpu-speed-profile}
+BEFORE=$(realpath "$BEFORE"); SEED=$(realpath "$SEED"); SEED_BENCH=$(realpath "$SEED_BENCH")
+OUT=$(realpath -m "$OUT"); PROFILE=$(realpath -m "$PROFILE")
 cd "$(dirname "$0")/.."
-BEFORE=${1:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP [OUT.jsonl] [PROFILE_PREFIX]}
-SEED=${2:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP [OUT.jsonl] [PROFILE_PREFIX]}
-OUT=${3:-docs/bench/cpu-speed.jsonl}
-PROFILE=${4:-docs/bench/cpu-speed-profile}
 PY=.venv/bin/python
-SEED_BENCH=${SEED_BENCH:-../shared/device/seed_bench.py}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : >"$tmp/rows"

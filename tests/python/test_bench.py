@@ -26,6 +26,7 @@ def test_row_has_the_report_fields(app, tmp_path):
     row = bench(app, tmp_path)
     assert row["impl"] == "rwkv7-cpp" and row["device"] == "cpu" and row["backend"] == "cpu"
     assert row["profiled"] is False
+    assert row["cpu_cache"] == 1  # the caching CPU allocator is on by default
     assert isinstance(row["peak_mem_bytes"], int) and row["peak_mem_bytes"] > 50 * 2**20  # max RSS
     assert abs(row["peak_mem_bytes"] / 2**30 - row["peak_mem_gib"]) < 1e-3
     assert abs(row["tokens_per_s"] - 4 * 64 / (row["step_ms_median"] / 1e3)) <= 0.01 * row["tokens_per_s"]
