@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -69,6 +70,12 @@ void run(const Problem& p, Range range) {
 void run_forward(const Problem& p, const char* isa) { run(p, chosen(isa).forward); }
 void run_backward(const Problem& p, const char* isa) { run(p, chosen(isa).backward); }
 const char* isa_in_use() { return chosen(nullptr).name; }
+
+int64_t threads_over(int64_t items) {
+  std::atomic<uint64_t> seen{0};  // bit t: thread t ran a part
+  at::parallel_for(0, items, 1, [&](int64_t, int64_t) { seen |= uint64_t{1} << (at::get_thread_num() % 64); });
+  return __builtin_popcountll(seen.load());
+}
 
 bool isa_available(const char* name) {
   for (const Isa& isa : all_isas())

@@ -60,6 +60,9 @@ RWKV7_WKV7_FAST_DECLARE(avx512)
 void run_forward(const Problem& p, const char* isa = nullptr);
 void run_backward(const Problem& p, const char* isa = nullptr);
 const char* isa_in_use();
+// How many threads an at::parallel_for over `items` pairs ran on here, as run_forward's does:
+// at::get_num_threads() (at most `items`) when this library is built with OpenMP, 1 without.
+int64_t threads_over(int64_t items);
 bool isa_available(const char* isa);
 
 }  // namespace rwkv7_ops::wkv7_fast

@@ -121,5 +121,16 @@ TEST(Wkv7CpuFast, EveryInstructionSetMatchesTheFloat64Reference) {
   EXPECT_GE(runs, 2 * 6 * 2);  // at least the baseline set, both dtypes, every shape, both thread counts
 }
 
+// The "3 threads" runs above are parallel only if the library's at::parallel_for is: the OpenMP
+// pragma in ATen's header is ignored by a file compiled without -fopenmp (as until 2026-12).
+TEST(Wkv7CpuFast, ParallelForRunsOnTheThreadsAsked) {
+  for (const int threads : {1, 3}) {
+    at::set_num_threads(threads);
+    EXPECT_EQ(fast::threads_over(24), threads) << "at::set_num_threads(" << threads << ")";
+    EXPECT_EQ(fast::threads_over(2), std::min(threads, 2)) << "2 (batch, head) pairs";
+  }
+  at::set_num_threads(1);
+}
+
 }  // namespace
 }  // namespace rwkv7
