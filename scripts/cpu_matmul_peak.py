@@ -5,6 +5,7 @@ this figure: it is what the same cores reach on the same matrices with nothing e
 Usage: cpu_matmul_peak.py [--tokens 1024] [--n-layer 12] [--n-embd 768] [--vocab 65536] [--threads 2]"""
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -17,6 +18,18 @@ def best_seconds(f, repeat):
         f()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def cpu_model():
+    """The processor's name as /proc/cpuinfo gives it: figures of different machines differ."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def main():
@@ -44,7 +57,7 @@ def main():
             mix_flops += times * flops
             mix_s += times * s
         print(json.dumps({"impl": "torch.mm", "dtype": str(dtype).replace("torch.", ""), "threads": args.threads,
-                          "torch": torch.__version__, "mix_gflops": round(mix_flops / mix_s / 1e9, 1), "shapes": rows}))
+                          "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "mix_gflops": round(mix_flops / mix_s / 1e9, 1), "shapes": rows}))
 
 
 if __name__ == "__main__":
