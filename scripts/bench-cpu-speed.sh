@@ -11,13 +11,17 @@
 #   SEED_TRAIN_TEMP: RWKV-v7/train_temp of BlinkDL/RWKV-LM at 230d32b;
 #   SEED_BENCH_PY: seed_bench.py of the project's GPU kit (it times the seed's model.py; kept outside the repository).
 set -euo pipefail
-BEFORE=${1:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
-SEED=${2:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
-SEED_BENCH=${3:?usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]}
+USAGE="usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]"
+BEFORE=${1:?$USAGE}
+SEED=${2:?$USAGE}
+SEED_BENCH=${3:?$USAGE}
 OUT=${4:-docs/bench/cpu-speed.jsonl}
 PROFILE=${5:-docs/bench/cpu-speed-profile}
 BEFORE=$(realpath "$BEFORE"); SEED=$(realpath "$SEED"); SEED_BENCH=$(realpath "$SEED_BENCH")
 OUT=$(realpath -m "$OUT"); PROFILE=$(realpath -m "$PROFILE")
+[ -x "$BEFORE/rwkv7" ] || { echo "bench-cpu-speed.sh: BEFORE_BUILD $BEFORE has no rwkv7 binary" >&2; exit 2; }
+[ -f "$SEED/src/model.py" ] || { echo "bench-cpu-speed.sh: SEED_TRAIN_TEMP $SEED has no src/model.py" >&2; exit 2; }
+[ -f "$SEED_BENCH" ] || { echo "bench-cpu-speed.sh: SEED_BENCH_PY $SEED_BENCH is not a file" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 tmp=$(mktemp -d)
