@@ -7,8 +7,13 @@
 // right only for dloss = 1, as in the training loop; here it is scaled like the rest):
 //   dlogits[m, v] = dloss / M * ( softmax(logits[m])_v - [v = t_m] + 1e-4 max_v' logits[m, v'] [v = argmax_m] )
 // argmax is the first maximal index. Computed in float32 at least (bf16 logits are widened).
+//
+// float32 and bfloat16 run the one-pass loops of cross_entropy_l2wrap_cpu_loops.inc instead
+// (ops/cpu_kernels/fused_cpu.h); float64 runs the composite, the reference.
 #include <ATen/ATen.h>
 #include <torch/library.h>
+
+#include "../cpu_kernels/fused_cpu.h"
 
 #include "cross_entropy_l2wrap_check.h"
 
@@ -19,14 +24,48 @@ at::Tensor widened(const at::Tensor& logits) {
   return logits.scalar_type() == at::kBFloat16 || logits.scalar_type() == at::kHalf ? logits.to(at::kFloat) : logits;
 }
 
+fused_cpu::CrossEntropy problem(const char* op, const at::Tensor& logits, const at::Tensor& targets) {
+  fused_cpu::CrossEntropy p;
+  p.rows = logits.size(0), p.V = logits.size(1), p.bf16 = logits.scalar_type() == at::kBFloat16;
+  p.logits = fused_cpu::in(logits), p.targets = targets.const_data_ptr<int64_t>();
+  for (int64_t m = 0; m < p.rows; ++m)
+    TORCH_CHECK(p.targets[m] >= 0 && p.targets[m] < p.V, op, ": targets[", m, "] = ", p.targets[m],
+                " is not a class of V = ", p.V);
+  return p;
+}
+
+at::Tensor cross_entropy_l2wrap_fast(const at::Tensor& logits, const at::Tensor& targets) {
+  fused_cpu::CrossEntropy p = problem("rwkv7::cross_entropy_l2wrap", logits, targets);
+  std::vector<double> row_loss(static_cast<size_t>(p.rows));
+  p.row_loss = row_loss.data();
+  fused_cpu::run_blocks(fused_cpu::kernels().cross_entropy, p, p.rows, p.V);
+  double sum = 0;
+  for (double loss : row_loss) sum += loss;  // (in row order: the same on any number of threads)
+  return at::scalar_tensor(sum / static_cast<double>(p.rows), logits.options().dtype(at::kFloat));
+}
+
+at::Tensor cross_entropy_l2wrap_backward_fast(const at::Tensor& logits, const at::Tensor& targets,
+                                              const at::Tensor& dloss) {
+  fused_cpu::CrossEntropy p = problem("rwkv7::cross_entropy_l2wrap_backward", logits, targets);
+  at::Tensor dlogits = at::empty_like(logits);
+  p.scale = static_cast<float>(dloss.item<double>() / static_cast<double>(p.rows));
+  p.dlogits = fused_cpu::out(dlogits);
+  fused_cpu::run_blocks(fused_cpu::kernels().cross_entropy_backward, p, p.rows, p.V);
+  return dlogits;
+}
+
 at::Tensor cross_entropy_l2wrap_cpu(const at::Tensor& logits, const at::Tensor& targets) {
   check_cross_entropy_l2wrap("rwkv7::cross_entropy_l2wrap", logits, targets);
+  if (fused_cpu::runs_fast(logits)) return cross_entropy_l2wrap_fast(logits.contiguous(), targets.contiguous());
   return at::cross_entropy_loss(widened(logits), targets);
 }
 
 at::Tensor cross_entropy_l2wrap_backward_cpu(const at::Tensor& logits, const at::Tensor& targets,
                                              const at::Tensor& dloss) {
   check_cross_entropy_l2wrap("rwkv7::cross_entropy_l2wrap_backward", logits, targets);
+  check_cross_entropy_l2wrap_dloss("rwkv7::cross_entropy_l2wrap_backward", dloss);
+  if (fused_cpu::runs_fast(logits))
+    return cross_entropy_l2wrap_backward_fast(logits.contiguous(), targets.contiguous(), dloss);
   const at::Tensor x = widened(logits);
   const int64_t M = x.size(0);
   at::Tensor g = at::softmax(x, -1);

@@ -13,13 +13,51 @@
 //   da   = dk_out * k * k_a + dkka * kk ;  da_in = da * a (1 - a) ;  da0 = sum_{b,t} da_in
 //   dk   = dk_out * (1 + (a - 1) * k_a) + du * k_k
 //   dk_k = sum_{b,t} du * k ;  dk_a = sum_{b,t} dk_out * k * (a - 1)
+//
+// float32 and bfloat16 run the one-pass loops of kk_pre_cpu_loops.inc instead
+// (ops/cpu_kernels/fused_cpu.h); float64 runs the composite, the reference.
 #include <ATen/ATen.h>
 #include <torch/library.h>
+
+#include "../cpu_kernels/fused_cpu.h"
 
 #include "kk_pre_check.h"
 
 namespace rwkv7_ops {
 namespace {
+
+fused_cpu::KkPre problem(const at::Tensor& k, const at::Tensor& a_in, const at::Tensor& a0, const at::Tensor& k_k,
+                         const at::Tensor& k_a, int64_t H) {
+  fused_cpu::KkPre p;
+  p.rows = k.size(0) * k.size(1), p.C = k.size(2), p.H = H, p.bf16 = k.scalar_type() == at::kBFloat16;
+  p.k = fused_cpu::in(k), p.a_in = fused_cpu::in(a_in), p.a0 = fused_cpu::in(a0);
+  p.k_k = fused_cpu::in(k_k), p.k_a = fused_cpu::in(k_a);
+  return p;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> kk_pre_fast(const at::Tensor& k, const at::Tensor& a_in,
+                                                           const at::Tensor& a0, const at::Tensor& k_k,
+                                                           const at::Tensor& k_a, int64_t H) {
+  at::Tensor k_out = at::empty_like(k), neg_kk = at::empty_like(k), kk_a = at::empty_like(k);
+  fused_cpu::KkPre p = problem(k, a_in, a0, k_k, k_a, H);
+  p.k_out = fused_cpu::out(k_out), p.neg_kk = fused_cpu::out(neg_kk), p.kk_a = fused_cpu::out(kk_a);
+  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre, p, fused_cpu::row_blocks(p.rows), p.C);
+  return {k_out, neg_kk, kk_a};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_backward_fast(
+    const at::Tensor& k, const at::Tensor& a_in, const at::Tensor& a0, const at::Tensor& k_k, const at::Tensor& k_a,
+    int64_t H, const at::Tensor& dk_out, const at::Tensor& dneg, const at::Tensor& dkka) {
+  at::Tensor dk = at::empty_like(k), da_in = at::empty_like(k);
+  fused_cpu::KkPre p = problem(k, a_in, a0, k_k, k_a, H);
+  const int64_t blocks = fused_cpu::row_blocks(p.rows);
+  at::Tensor partial = at::empty({blocks, 3, p.C}, k.options().dtype(at::kFloat));
+  p.dk_out = fused_cpu::in(dk_out), p.dneg_kk = fused_cpu::in(dneg), p.dkk_a = fused_cpu::in(dkka);
+  p.dk = fused_cpu::out(dk), p.da_in = fused_cpu::out(da_in), p.partial = partial.mutable_data_ptr<float>();
+  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre_backward, p, blocks, p.C);
+  const at::Tensor sums = fused_cpu::sum_of_blocks(partial).view({3, p.C}).to(k.scalar_type());
+  return {dk, da_in, sums[0], sums[1], sums[2]};
+}
 
 struct Recomputed {
   at::Tensor a, u, norm, kk;  // u, norm, kk per head: [B, T, H, N] and [B, T, H, 1]
@@ -40,6 +78,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> kk_pre_cpu(const at::Tensor& k, c
                                                           const at::Tensor& a0, const at::Tensor& k_k,
                                                           const at::Tensor& k_a, int64_t H) {
   check_kk_pre("rwkv7::kk_pre", k, a_in, a0, k_k, k_a, H);
+  if (fused_cpu::runs_fast(k))
+    return kk_pre_fast(k.contiguous(), a_in.contiguous(), a0.contiguous(), k_k.contiguous(), k_a.contiguous(), H);
   const Recomputed r = recompute(k, a_in, a0, k_k, H);
   return {k * (1 + (r.a - 1) * k_a), -r.kk, r.kk * r.a};
 }
@@ -48,6 +88,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
     const at::Tensor& k, const at::Tensor& a_in, const at::Tensor& a0, const at::Tensor& k_k, const at::Tensor& k_a,
     int64_t H, const at::Tensor& dk_out, const at::Tensor& dneg, const at::Tensor& dkka) {
   check_kk_pre("rwkv7::kk_pre_backward", k, a_in, a0, k_k, k_a, H);
+  check_kk_pre_output_grads("rwkv7::kk_pre_backward", k, dk_out, dneg, dkka);
+  if (fused_cpu::runs_fast(k)) {
+    auto same = [&](const at::Tensor& g) { return g.to(k.scalar_type()).contiguous(); };
+    return kk_pre_backward_fast(k.contiguous(), a_in.contiguous(), a0.contiguous(), k_k.contiguous(),
+                                k_a.contiguous(), H, same(dk_out), same(dneg), same(dkka));
+  }
   const int64_t B = k.size(0), T = k.size(1), C = k.size(2);
   const Recomputed r = recompute(k, a_in, a0, k_k, H);
   const at::Tensor dkk = (dkka * r.a - dneg).view({B, T, H, C / H});

@@ -1,12 +1,13 @@
-// Chooses the instruction set of the fast WKV-7 kernel once, and runs it over (batch, head)
+// Runs the fast WKV-7 kernel of the instruction set in use (ops/cpu_kernels/cpu_isa.h) over (batch, head)
 // pairs in parallel, each thread with its own scratch memory.
 #include "wkv7_fast.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include "../../cpu_kernels/cpu_isa.h"
+
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -16,45 +17,18 @@ namespace {
 
 using Range = void (*)(const Problem&, int64_t, int64_t, float*);
 
-struct Isa {
-  const char* name;
+struct Loops {
   Range forward, backward;
-  bool available;
 };
 
-const std::vector<Isa>& all_isas() {
-  static const std::vector<Isa> isas = [] {
-    __builtin_cpu_init();
-    const bool avx2_here = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const bool avx512_here = avx2_here && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-    return std::vector<Isa>{{"baseline", &baseline::forward, &baseline::backward, true},
-                            {"avx2", &avx2::forward, &avx2::backward, avx2_here},
-                            {"avx512", &avx512::forward, &avx512::backward, avx512_here}};
-  }();
-  return isas;
-}
-
-const Isa& named(const char* name) {
-  for (const Isa& isa : all_isas())
-    if (std::strcmp(isa.name, name) == 0) {
-      TORCH_CHECK(isa.available, "WKV-7 CPU kernel: this processor cannot run the ", name, " instruction set");
-      return isa;
-    }
-  TORCH_CHECK(false, "WKV-7 CPU kernel: instruction set '", name, "' is not baseline, avx2 or avx512 (RWKV7_CPU_ISA?)");
-}
-
-const Isa& chosen(const char* name) {
-  if (name != nullptr) return named(name);
-  static const Isa& best = [] () -> const Isa& {
-    const char* want = std::getenv("RWKV7_CPU_ISA");
-    if (want != nullptr && *want != '\0') return named(want);
-    const Isa* pick = &all_isas()[0];
-    for (const Isa& isa : all_isas())
-      if (isa.available) pick = &isa;  // (listed from the narrowest to the widest)
-    return *pick;
-  }();
-  return best;
+// the named instruction set's loops, or by default the one in use (cpu_isa.h)
+Loops chosen(const char* name) {
+  switch (name != nullptr ? cpu_isa_named(name) : cpu_isa_in_use()) {
+    case CpuIsa::kAvx512: return {&avx512::forward, &avx512::backward};
+    case CpuIsa::kAvx2: return {&avx2::forward, &avx2::backward};
+    case CpuIsa::kBaseline: break;
+  }
+  return {&baseline::forward, &baseline::backward};
 }
 
 void run(const Problem& p, Range range) {
@@ -69,7 +43,7 @@ void run(const Problem& p, Range range) {
 
 void run_forward(const Problem& p, const char* isa) { run(p, chosen(isa).forward); }
 void run_backward(const Problem& p, const char* isa) { run(p, chosen(isa).backward); }
-const char* isa_in_use() { return chosen(nullptr).name; }
+const char* isa_in_use() { return cpu_isa_name(cpu_isa_in_use()); }
 
 int64_t threads_over(int64_t items) {
   std::atomic<uint64_t> seen{0};  // bit t: thread t ran a part
@@ -78,8 +52,8 @@ int64_t threads_over(int64_t items) {
 }
 
 bool isa_available(const char* name) {
-  for (const Isa& isa : all_isas())
-    if (std::strcmp(isa.name, name) == 0) return isa.available;
+  for (CpuIsa isa : kEveryCpuIsa)
+    if (std::strcmp(cpu_isa_name(isa), name) == 0) return cpu_isa_available(isa);
   return false;
 }
 
