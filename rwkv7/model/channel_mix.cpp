@@ -17,7 +17,7 @@ ChannelMixImpl::ChannelMixImpl(const ModelShape& s, int64_t layer, const at::Ten
 at::Tensor ChannelMixImpl::forward(const at::Tensor& x, LayerState* state, const at::Tensor& resets) {
   if (fused_ops && state == nullptr && !resets.defined()) {  // the same through the fused ops; the matmuls stay ATen's
     const int64_t C = x.size(2);
-    return value(fused::relu_square(key(fused::token_shift_mix(x, x_k.view({1, C}))[0])));
+    return value(fused::relu_square(key(fused::token_shift_mix(x, x_k.view({1, C})).squeeze(0))));  // (a view, not a select)
   }
   const at::Tensor xx = token_shift(x, state ? &state->ffn_x_prev : nullptr, resets) - x;
   const at::Tensor k = at::relu(key(x + xx * x_k)).square();

@@ -108,7 +108,10 @@ std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward(const at::Tensor& x,
 std::pair<at::Tensor, at::Tensor> TimeMixImpl::forward_fused(const at::Tensor& x, const at::Tensor& v_first_in) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, N = head_size;
   const at::Tensor lerps = fused::token_shift_mix(x, at::cat({x_r, x_w, x_k, x_v, x_a, x_g}).view({6, C}));
-  const at::Tensor xr = lerps[0], xw = lerps[1], xk = lerps[2], xv = lerps[3], xa = lerps[4], xg = lerps[5];
+  // (unbind, not lerps[j]: its backward is one stack, where six selects would each scatter into a
+  // zeroed [6, B, T, C] and add them up)
+  const std::vector<at::Tensor> parts = lerps.unbind(0);
+  const at::Tensor &xr = parts[0], &xw = parts[1], &xk = parts[2], &xv = parts[3], &xa = parts[4], &xg = parts[5];
 
   const at::Tensor r = receptance(xr);
   const at::Tensor w_raw = w0 + at::matmul(at::tanh(at::matmul(xw, w1)), w2);  // soft clamp in the scan
