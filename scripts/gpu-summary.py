@@ -10,6 +10,8 @@ usage: scripts/gpu-summary.py OUT_DIR
 """
 import json, pathlib, sys
 
+MODEL = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bench" / "gpu-model-h100.json"
+
 TARGETS = [  # (our fused_ops, the other impl, least ratio of tokens/s)
     (0, "seed-230d32b", 1.3),
     (1, "seed-230d32b", 2.0),
@@ -99,6 +101,40 @@ def bench_section(rows):
     return out
 
 
+def model_name(row):
+    """The model's row for a measured one: ours by fused_ops (head_chunk 0 only), the seed by name."""
+    if row.get("impl") == "seed-230d32b":
+        return "seed-230d32b"
+    if row.get("impl") == "rwkv7-cpp" and base_config(row):
+        return f"ours-fused{row.get('fused_ops', 0)}"
+    return None
+
+
+def model_section(rows, model_path=MODEL):
+    """Each measured step beside the modelled one of the same row, batch, grad_cp and shape."""
+    if not model_path.exists():
+        return []
+    model = json.loads(model_path.read_text())["rows"]
+    body = []
+    for r in rows:
+        name = model_name(r)
+        measured = r.get("step_ms_median")
+        if name is None or not isinstance(measured, (int, float)) or measured <= 0:
+            continue
+        same = [m for m in model if m["impl"] == name and m["micro_bsz"] == r.get("bsz") and m["grad_cp"] == r.get("grad_cp")
+                and all(m[k] == r.get(k) for k in ("n_layer", "n_embd", "vocab")) and m["ctx_len"] == r.get("ctx")]
+        if same:
+            m = same[0]
+            body.append([r.get("check", r.get("impl")), name, r.get("bsz"), r.get("grad_cp"), measured,
+                         m["modelled_step_ms"], f"{measured / m['modelled_step_ms']:.2f}"])
+    if not body:
+        return []
+    return (["## Measured beside the model", "",
+             f"The model: {model_path.name} (an H100 SXM's roofline plus 4 us a launch; docs/benchmarks.md).", ""]
+            + table(["check", "model row", "micro_bsz", "grad_cp", "measured ms", "modelled ms", "measured / modelled"],
+                    body) + [""])
+
+
 def tests_section(path, title):
     if not path.exists():
         return [f"## {title}", "", f"not run, or cut short (no {path.name})", ""]
@@ -152,6 +188,7 @@ def main():
         lambda: tests_section(out_dir / "cuda-tests.json", "CUDA tests"),
         lambda: tests_section(out_dir / "nccl-tests.json", "NCCL tests (a world of one)"),
         lambda: bench_section(json_lines(out_dir / "bench.jsonl")),
+        lambda: model_section(json_lines(out_dir / "bench.jsonl")),
         lambda: wkv7_section(json_lines(out_dir / "wkv7.json")),
         lambda: profile_section(out_dir),
     ]

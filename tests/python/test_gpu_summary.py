@@ -91,3 +91,18 @@ def test_partial_and_broken_files_still_give_a_summary(tmp_path):
     assert "| profile-ours | skipped | 0 |" in text
     assert "not measured" in target_line(text, "fused_ops 0 / seed-230d32b", 1)
     assert "(a section could not be read: JSONDecodeError" in text
+
+
+def test_measured_steps_beside_the_model(tmp_path):
+    model = json.loads((ROOT / "docs" / "bench" / "gpu-model-h100.json").read_text())["rows"]
+    want = [m for m in model if m["impl"] == "ours-fused1" and m["micro_bsz"] == 16 and m["grad_cp"] == 1][0]
+    shape = dict(bsz=16, ctx=512, head_size=64, head_chunk=0, train_type="none", peft="none")
+    bench = [row("rwkv7-cpp", 1, 160000, 9 * 2**30, **dict(shape, fused_ops=1)),
+             row("rwkv7-cpp", 1, 160000, 9 * 2**30, **dict(shape, fused_ops=1, bsz=4)),  # no model row
+             row("seed-230d32b", 1, 100000, 12 * 2**30, bsz=16, ctx=512)]
+    text = summarise(tmp_path, bench)
+    lines = [l for l in text.splitlines() if l.startswith("| rwkv7-cpp | ours-fused1 |")]
+    measured = round(16 * 512 / 160000 * 1e3, 2)
+    assert lines == [f"| rwkv7-cpp | ours-fused1 | 16 | 1 | {measured} | {want['modelled_step_ms']} |"
+                     f" {measured / want['modelled_step_ms']:.2f} |"], text
+    assert [l for l in text.splitlines() if l.startswith("| seed-230d32b | seed-230d32b | 16 | 1 |")], text
