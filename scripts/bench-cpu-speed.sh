@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The CPU training step against an earlier build and the seed, in one run on this machine (issue 27):
 #   - torch.mm of the model's shapes in bf16 and fp32: the cores' matmul peak (cpu_matmul_peak.py);
-#   - `rwkv7 bench` of both builds, taking turns, on configs/cpu-small.yaml (fp32, bf16, fused_ops 1)
-#     and on the seed's L12-D768 (V65536, ctx 512, micro_bsz 2, grad_cp 0; bf16 and fp32);
+#   - `rwkv7 bench` of both builds, taking turns, on configs/cpu-small.yaml and on the seed's L12-D768
+#     (V65536, ctx 512, micro_bsz 2, grad_cp 0), each in fp32 and bf16 with fused_ops 0 and 1;
 #   - the seed's model.py with the naive PyTorch WKV (the GPU kit's seed_bench.py: bf16, as the seed);
 #   - processes x threads on both models (1 x 1, 1 x 2, 2 x 1 under torchrun, same global batch);
-#   - the profile's operators by self time of the new build's L12-D768 steps.
+#   - the profile's operators by self time of the new build's L12-D768 steps (fused_ops 0 and 1).
 # Usage: scripts/bench-cpu-speed.sh BEFORE_BUILD SEED_TRAIN_TEMP SEED_BENCH_PY [OUT.jsonl] [PROFILE_PREFIX]
 #   BEFORE_BUILD: a build folder of the earlier commit (`git worktree add` + cmake);
 #   SEED_TRAIN_TEMP: RWKV-v7/train_temp of BlinkDL/RWKV-LM at 230d32b;
@@ -50,11 +50,16 @@ for round in 1 2; do
   for side in before after; do
     bin=$([ $side = before ] && echo "$BEFORE/rwkv7" || echo build/rwkv7)
     for precision in fp32 bf16; do
-      row "$side" $round "$bin" --config configs/cpu-small.yaml --steps 20 "${small[@]}" precision=$precision
+      for fused in 0 1; do
+        row "$side" $round "$bin" --config configs/cpu-small.yaml --steps 20 "${small[@]}" precision=$precision \
+          fused_ops=$fused
+      done
     done
-    row "$side" $round "$bin" --config configs/cpu-small.yaml --steps 20 "${small[@]}" precision=bf16 fused_ops=1
     for precision in bf16 fp32; do
-      row "$side" $round "$bin" --config configs/cpu-small.yaml --steps 4 --warmup 1 "${main[@]}" precision=$precision
+      for fused in 0 1; do
+        row "$side" $round "$bin" --config configs/cpu-small.yaml --steps 4 --warmup 1 "${main[@]}" \
+          precision=$precision fused_ops=$fused
+      done
     done
   done
 done
@@ -72,8 +77,10 @@ row "after-1x1" 1 build/rwkv7 --config configs/cpu-small.yaml --steps 4 --warmup
 torchrun_row "after-2x1" 2 --config configs/cpu-small.yaml --steps 4 --warmup 1 "${main[@]}" precision=bf16 threads=1 micro_bsz=1
 # where the time goes, by operator (CPU self time), the new build's L12-D768 steps
 for precision in bf16 fp32; do
-  build/rwkv7 bench --config configs/cpu-small.yaml --steps 2 --warmup 1 "${main[@]}" precision=$precision \
-    --profile "$PROFILE-$precision.json" >/dev/null 2>&1
+  for fused in 0 1; do
+    build/rwkv7 bench --config configs/cpu-small.yaml --steps 2 --warmup 1 "${main[@]}" precision=$precision \
+      fused_ops=$fused --profile "$PROFILE-$precision-fused$fused.json" >/dev/null 2>&1
+  done
 done
 mv "$tmp/rows" "$OUT"
-echo "wrote $OUT and $PROFILE-{bf16,fp32}.json"
+echo "wrote $OUT and $PROFILE-{bf16,fp32}-fused{0,1}.json"

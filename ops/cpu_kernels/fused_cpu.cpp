@@ -2,6 +2,7 @@
 #include "fused_cpu.h"
 
 #include <ATen/ops/zeros.h>
+#include <c10/util/accumulate.h>
 
 #include "cpu_isa.h"
 
@@ -21,7 +22,7 @@ const Kernels& kernels() {
 }
 
 at::Tensor sum_of_blocks(const at::Tensor& partial) {
-  const int64_t blocks = partial.size(0), n = partial.numel() / blocks;
+  const int64_t blocks = partial.size(0), n = c10::multiply_integers(partial.sizes().slice(1));
   at::Tensor sum = at::zeros({n}, partial.options());
   float* s = sum.mutable_data_ptr<float>();
   const float* x = partial.const_data_ptr<float>();

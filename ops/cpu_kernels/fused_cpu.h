@@ -23,13 +23,14 @@ inline const void* in(const at::Tensor& t) { return t.const_data_ptr(); }
 inline void* out(at::Tensor& t) { return t.mutable_data_ptr(); }
 
 inline int64_t row_blocks(int64_t rows) { return (rows + kRowsPerBlock - 1) / kRowsPerBlock; }
+inline int64_t row_scratch(int64_t C) { return kRowScratchRows * C; }
 
 // Every block of [0, blocks) through `kernel`, in parallel; each thread's scratch is
-// kScratchRows * width floats.
+// `scratch_floats` floats (fused_cpu_kernels.h says how many each op needs).
 template <typename P>
-void run_blocks(BlockKernel<P> kernel, const P& p, int64_t blocks, int64_t width) {
+void run_blocks(BlockKernel<P> kernel, const P& p, int64_t blocks, int64_t scratch_floats) {
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(static_cast<size_t>(kScratchRows * width));
+    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
     for (int64_t block = begin; block < end; ++block) kernel(p, block, scratch.data());
   });
 }

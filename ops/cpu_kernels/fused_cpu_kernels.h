@@ -17,8 +17,9 @@ namespace rwkv7_ops::fused_cpu {
 
 constexpr int64_t kRowsPerBlock = 32;
 constexpr int64_t kElementsPerBlock = 8192;
-// Scratch one block uses: kScratchRows rows of `width` floats (C, or V for the cross entropy).
-constexpr int64_t kScratchRows = 17;
+// Scratch one block uses: rows of C floats (the row-wise ops), of kElementsPerBlock (relu_square)
+// or of V (the cross entropy).
+constexpr int64_t kRowScratchRows = 17, kReluScratchRows = 3, kCrossEntropyScratchRows = 3;
 
 struct TokenShiftMix {  // x [B, T, C], mix [n, C], out / dout [n, B, T, C]
   int64_t B = 0, T = 0, C = 0, n = 0;
@@ -72,7 +73,7 @@ struct CrossEntropy {  // logits, dlogits [rows, V]; targets [rows] in [0, V)
   void* dlogits = nullptr;
 };
 
-// One block of an op: forward or backward, with kScratchRows * width floats of `scratch`.
+// One block of an op, forward or backward, with the op's scratch (above) in `scratch`.
 template <typename P>
 using BlockKernel = void (*)(const P& p, int64_t block, float* scratch);
 

@@ -134,6 +134,57 @@ TEST(FusedCpu, ReluSquareKeepsNaN) {
   EXPECT_EQ(out[2].item<float>(), 4.0f);
 }
 
+TEST(FusedCpu, NoRowsGiveEmptyOutputsAndZeroParameterGradients) {
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const at::Tensor x = at::zeros({2, 0, 16}, dtype), mix = at::ones({6, 16}, dtype);
+    const std::vector<at::Tensor> back = call("token_shift_mix_backward", {x, mix, at::zeros({6, 2, 0, 16}, dtype)});
+    EXPECT_EQ(call("token_shift_mix", {x, mix})[0].sizes(), at::IntArrayRef({6, 2, 0, 16}));
+    EXPECT_EQ(back[0].sizes(), x.sizes());
+    EXPECT_TRUE(at::equal(back[1], at::zeros({6, 16}, dtype)));
+    const std::vector<at::Tensor> kk = call("kk_pre_backward", {x, x, mix[0], mix[0], mix[0], c10::IValue(int64_t{2}),
+                                                                 x, x, x});
+    EXPECT_TRUE(at::equal(kk[2], at::zeros({16}, dtype)));
+  }
+}
+
+// the message of the error `name(args)` raises, or "" when it raises none
+std::string refusal(const std::string& name, const std::vector<c10::IValue>& args) {
+  try {
+    call(name, args);
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+// What a hostile-input attack found (2026-12-06), each fixed.
+TEST(FusedCpu, AttackFindings) {
+  // a NaN in a head makes the whole head's kk NaN (the norm's clamp kept a NaN norm as 1e-12)
+  const at::Tensor k = at::tensor({NAN, 1.0f, 2.0f, 3.0f}).view({1, 1, 4}), one = at::ones({4}), z = at::zeros({1, 1, 4});
+  EXPECT_TRUE(call("kk_pre", {k, z, one, one, one, c10::IValue(int64_t{1})})[1].isnan().all().item<bool>());
+  // a finite mean loss beyond float's range is inf (it was an unnamed conversion error)
+  const at::Tensor huge = at::tensor({3e38f, -3e38f, 0.0f}).view({1, 3});
+  EXPECT_TRUE(std::isinf(call("cross_entropy_l2wrap", {huge, at::tensor({int64_t{1}})})[0].item<float>()));
+  // no channels: refused (kk_pre wrote a head's norm into scratch of 0 floats)
+  const at::Tensor empty = at::zeros({1, 1, 0}), none = at::zeros({0});
+  EXPECT_NE(refusal("kk_pre", {empty, empty, none, none, none, c10::IValue(int64_t{1})}).find("no channels (C = 0)"),
+            std::string::npos);
+  // an eps that is 0 in float32 is refused (the output was NaN)
+  const at::Tensor y = at::ones({1, 1, 4}), rk = at::ones({1, 4});
+  EXPECT_NE(refusal("lnx_rkvres_xg", {y, y, y, y, rk, y, one, one, c10::IValue(int64_t{1}), c10::IValue(1e-50)})
+                .find("'eps' = 1e-50 is 0 in float32"),
+            std::string::npos);
+  // float64 (the composite) refuses -100 as the fast path does, rather than ignoring it forward only
+  const at::Tensor logits = at::zeros({2, 2}, at::kDouble), targets = at::tensor({int64_t{-100}, int64_t{0}});
+  EXPECT_NE(refusal("cross_entropy_l2wrap", {logits, targets}).find("targets[0] = -100 is not a class of V = 2"),
+            std::string::npos);
+  // float64 with T = 0: empty outputs, as float32 gives (constant_pad_nd refused it)
+  const at::Tensor x0 = at::zeros({2, 0, 8}, at::kDouble), mix = at::ones({2, 8}, at::kDouble);
+  EXPECT_EQ(call("token_shift_mix", {x0, mix})[0].sizes(), at::IntArrayRef({2, 2, 0, 8}));
+  EXPECT_TRUE(at::equal(call("token_shift_mix_backward", {x0, mix, at::zeros({2, 2, 0, 8}, at::kDouble)})[1],
+                        at::zeros({2, 8}, at::kDouble)));
+}
+
 TEST(FusedCpu, CrossEntropyRefusesATargetOutsideTheVocabulary) {
   const at::Tensor logits = at::zeros({3, 10}), targets = at::tensor({1, 10, 2}, at::kLong);
   try {

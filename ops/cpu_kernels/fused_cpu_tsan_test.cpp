@@ -53,11 +53,11 @@ class Data {
 };
 
 template <typename P>
-void run(BlockKernel<P> kernel, const P& p, int64_t blocks, int64_t width, int threads) {
+void run(BlockKernel<P> kernel, const P& p, int64_t blocks, int64_t scratch_floats, int threads) {
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
-      std::vector<float> scratch(kScratchRows * width);
+      std::vector<float> scratch(scratch_floats);
       for (int64_t b = blocks * t / threads; b < blocks * (t + 1) / threads; ++b) kernel(p, b, scratch.data());
     });
   for (auto& th : pool) th.join();
@@ -72,24 +72,24 @@ std::vector<std::vector<unsigned char>> all_ops(const Kernels& k, bool bf16, int
   tsm.B = B, tsm.T = T, tsm.C = C, tsm.n = 6, tsm.bf16 = bf16;
   tsm.x = d.input(rows * C), tsm.mix = d.input(6 * C), tsm.dout = d.input(6 * rows * C);
   tsm.out = d.output(6 * rows * C), tsm.dx = d.output(rows * C), tsm.partial = d.partial(blocks * 6 * C);
-  run(k.token_shift_mix, tsm, blocks, C, threads);
-  run(k.token_shift_mix_backward, tsm, blocks, C, threads);
+  run(k.token_shift_mix, tsm, blocks, kRowScratchRows * C, threads);
+  run(k.token_shift_mix_backward, tsm, blocks, kRowScratchRows * C, threads);
 
   ReluSquare relu;
   relu.numel = 3 * kElementsPerBlock + 77, relu.bf16 = bf16;
   relu.x = d.input(relu.numel), relu.dout = d.input(relu.numel), relu.out = d.output(relu.numel);
   relu.dx = d.output(relu.numel);
   const int64_t relu_blocks = (relu.numel + kElementsPerBlock - 1) / kElementsPerBlock;
-  run(k.relu_square, relu, relu_blocks, kElementsPerBlock, threads);
-  run(k.relu_square_backward, relu, relu_blocks, kElementsPerBlock, threads);
+  run(k.relu_square, relu, relu_blocks, kReluScratchRows * kElementsPerBlock, threads);
+  run(k.relu_square_backward, relu, relu_blocks, kReluScratchRows * kElementsPerBlock, threads);
 
   VresGate vg;
   vg.rows = rows, vg.C = C, vg.bf16 = bf16;
   vg.v = d.input(rows * C), vg.v_first = d.input(rows * C), vg.v_in = d.input(rows * C), vg.v0 = d.input(C);
   vg.dout = d.input(rows * C), vg.out = d.output(rows * C), vg.dv = d.output(rows * C);
   vg.dv_first = d.output(rows * C), vg.dv_in = d.output(rows * C), vg.partial = d.partial(blocks * C);
-  run(k.vres_gate, vg, blocks, C, threads);
-  run(k.vres_gate_backward, vg, blocks, C, threads);
+  run(k.vres_gate, vg, blocks, kRowScratchRows * C, threads);
+  run(k.vres_gate_backward, vg, blocks, kRowScratchRows * C, threads);
 
   KkPre kk;
   kk.rows = rows, kk.C = C, kk.H = H, kk.bf16 = bf16;
@@ -97,8 +97,8 @@ std::vector<std::vector<unsigned char>> all_ops(const Kernels& k, bool bf16, int
   kk.k_a = d.input(C), kk.dk_out = d.input(rows * C), kk.dneg_kk = d.input(rows * C), kk.dkk_a = d.input(rows * C);
   kk.k_out = d.output(rows * C), kk.neg_kk = d.output(rows * C), kk.kk_a = d.output(rows * C);
   kk.dk = d.output(rows * C), kk.da_in = d.output(rows * C), kk.partial = d.partial(blocks * 3 * C);
-  run(k.kk_pre, kk, blocks, C, threads);
-  run(k.kk_pre_backward, kk, blocks, C, threads);
+  run(k.kk_pre, kk, blocks, kRowScratchRows * C, threads);
+  run(k.kk_pre_backward, kk, blocks, kRowScratchRows * C, threads);
 
   LnxRkvresXg ln;
   ln.rows = rows, ln.C = C, ln.H = H, ln.eps = 64e-5f, ln.bf16 = bf16;
@@ -107,8 +107,8 @@ std::vector<std::vector<unsigned char>> all_ops(const Kernels& k, bool bf16, int
   ln.dout = d.input(rows * C), ln.out = d.output(rows * C), ln.dy = d.output(rows * C), ln.dr = d.output(rows * C);
   ln.dk = d.output(rows * C), ln.dv = d.output(rows * C), ln.dg = d.output(rows * C);
   ln.partial = d.partial(blocks * 3 * C);
-  run(k.lnx_rkvres_xg, ln, blocks, C, threads);
-  run(k.lnx_rkvres_xg_backward, ln, blocks, C, threads);
+  run(k.lnx_rkvres_xg, ln, blocks, kRowScratchRows * C, threads);
+  run(k.lnx_rkvres_xg_backward, ln, blocks, kRowScratchRows * C, threads);
 
   CrossEntropy ce;
   const int64_t V = 131;
@@ -117,8 +117,8 @@ std::vector<std::vector<unsigned char>> all_ops(const Kernels& k, bool bf16, int
   std::vector<double> loss(rows);
   ce.rows = rows, ce.V = V, ce.bf16 = bf16, ce.logits = d.input(rows * V), ce.targets = targets.data();
   ce.row_loss = loss.data(), ce.scale = 1.0f / rows, ce.dlogits = d.output(rows * V);
-  run(k.cross_entropy, ce, rows, V, threads);
-  run(k.cross_entropy_backward, ce, rows, V, threads);
+  run(k.cross_entropy, ce, rows, kCrossEntropyScratchRows * V, threads);
+  run(k.cross_entropy_backward, ce, rows, kCrossEntropyScratchRows * V, threads);
 
   std::vector<std::vector<unsigned char>> out = d.results();
   out.emplace_back(reinterpret_cast<unsigned char*>(loss.data()), reinterpret_cast<unsigned char*>(loss.data() + rows));

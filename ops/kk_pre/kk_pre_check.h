@@ -10,6 +10,7 @@ inline void check_kk_pre(const char* op, const at::Tensor& k, const at::Tensor& 
                          const at::Tensor& k_k, const at::Tensor& k_a, int64_t H) {
   TORCH_CHECK(k.dim() == 3, op, ": argument 'k' must be [B, T, C], got ", k.sizes());
   const int64_t C = k.size(2);
+  TORCH_CHECK(C >= 1, op, ": argument 'k' has no channels (C = 0)");
   TORCH_CHECK(H >= 1 && C % H == 0, op, ": C = ", C, " is not a multiple of H = ", H);
   TORCH_CHECK(a_in.sizes() == k.sizes(), op, ": argument 'a_in' must be shaped like 'k' ", k.sizes(), ", got ",
               a_in.sizes());

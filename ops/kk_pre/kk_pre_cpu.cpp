@@ -41,7 +41,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> kk_pre_fast(const at::Tensor& k, 
   at::Tensor k_out = at::empty_like(k), neg_kk = at::empty_like(k), kk_a = at::empty_like(k);
   fused_cpu::KkPre p = problem(k, a_in, a0, k_k, k_a, H);
   p.k_out = fused_cpu::out(k_out), p.neg_kk = fused_cpu::out(neg_kk), p.kk_a = fused_cpu::out(kk_a);
-  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre, p, fused_cpu::row_blocks(p.rows), p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre, p, fused_cpu::row_blocks(p.rows), fused_cpu::row_scratch(p.C));
   return {k_out, neg_kk, kk_a};
 }
 
@@ -54,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
   at::Tensor partial = at::empty({blocks, 3, p.C}, k.options().dtype(at::kFloat));
   p.dk_out = fused_cpu::in(dk_out), p.dneg_kk = fused_cpu::in(dneg), p.dkk_a = fused_cpu::in(dkka);
   p.dk = fused_cpu::out(dk), p.da_in = fused_cpu::out(da_in), p.partial = partial.mutable_data_ptr<float>();
-  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre_backward, p, blocks, p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().kk_pre_backward, p, blocks, fused_cpu::row_scratch(p.C));
   const at::Tensor sums = fused_cpu::sum_of_blocks(partial).view({3, p.C}).to(k.scalar_type());
   return {dk, da_in, sums[0], sums[1], sums[2]};
 }

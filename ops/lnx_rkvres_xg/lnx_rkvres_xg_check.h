@@ -14,6 +14,7 @@ inline void check_lnx_rkvres_xg(const char* op, const at::Tensor& y, const at::T
                                 const at::Tensor& ln_w, const at::Tensor& ln_b, int64_t H, double eps) {
   TORCH_CHECK(y.dim() == 3, op, ": argument 'y' must be [B, T, C], got ", y.sizes());
   const int64_t C = y.size(2);
+  TORCH_CHECK(C >= 1, op, ": argument 'y' has no channels (C = 0)");
   TORCH_CHECK(H >= 1 && C % H == 0, op, ": argument 'H' = ", H, " must divide C = ", C);
   TORCH_CHECK(eps > 0, op, ": argument 'eps' must be positive, got ", eps);
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"r", r}, {"k", k}, {"v", v}, {"g", g}})

@@ -54,6 +54,7 @@ fused_cpu::LnxRkvresXg problem(const at::Tensor& y, const at::Tensor& r, const a
                                const at::Tensor& ln_b, int64_t H, double eps) {
   fused_cpu::LnxRkvresXg p;
   p.rows = y.size(0) * y.size(1), p.C = y.size(2), p.H = H, p.eps = static_cast<float>(eps);
+  TORCH_CHECK(p.eps > 0, "rwkv7::lnx_rkvres_xg: argument 'eps' = ", eps, " is 0 in float32, where the op computes");
   p.bf16 = y.scalar_type() == at::kBFloat16;
   p.y = fused_cpu::in(y), p.r = fused_cpu::in(r), p.k = fused_cpu::in(k), p.v = fused_cpu::in(v);
   p.r_k = fused_cpu::in(r_k), p.g = fused_cpu::in(g), p.ln_w = fused_cpu::in(ln_w), p.ln_b = fused_cpu::in(ln_b);
@@ -64,7 +65,8 @@ at::Tensor lnx_rkvres_xg_fast(const fused_cpu::LnxRkvresXg& inputs, const at::Te
   at::Tensor out = at::empty_like(y);
   fused_cpu::LnxRkvresXg p = inputs;
   p.out = fused_cpu::out(out);
-  fused_cpu::run_blocks(fused_cpu::kernels().lnx_rkvres_xg, p, fused_cpu::row_blocks(p.rows), p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().lnx_rkvres_xg, p, fused_cpu::row_blocks(p.rows),
+                        fused_cpu::row_scratch(p.C));
   return out;
 }
 
@@ -78,7 +80,7 @@ Grads lnx_rkvres_xg_backward_fast(const fused_cpu::LnxRkvresXg& inputs, const at
   p.dout = fused_cpu::in(dout), p.partial = partial.mutable_data_ptr<float>();
   p.dy = fused_cpu::out(dy), p.dr = fused_cpu::out(dr), p.dk = fused_cpu::out(dk), p.dv = fused_cpu::out(dv);
   p.dg = fused_cpu::out(dg);
-  fused_cpu::run_blocks(fused_cpu::kernels().lnx_rkvres_xg_backward, p, blocks, p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().lnx_rkvres_xg_backward, p, blocks, fused_cpu::row_scratch(p.C));
   const at::Tensor sums = fused_cpu::sum_of_blocks(partial).view({3, p.C}).to(y.scalar_type());
   return {dy, dr, dk, dv, sums[0].view(r_k.sizes()), dg, sums[1].view(ln_w.sizes()), sums[2].view(ln_w.sizes())};
 }

@@ -19,7 +19,8 @@ at::Tensor relu_square_fast(const at::Tensor& x) {
   fused_cpu::ReluSquare p;
   p.numel = x.numel(), p.bf16 = x.scalar_type() == at::kBFloat16;
   p.x = fused_cpu::in(x), p.out = fused_cpu::out(out);
-  fused_cpu::run_blocks(fused_cpu::kernels().relu_square, p, element_blocks(p.numel), fused_cpu::kElementsPerBlock);
+  fused_cpu::run_blocks(fused_cpu::kernels().relu_square, p, element_blocks(p.numel),
+                        fused_cpu::kReluScratchRows * fused_cpu::kElementsPerBlock);
   return out;
 }
 
@@ -29,7 +30,7 @@ at::Tensor relu_square_backward_fast(const at::Tensor& x, const at::Tensor& dout
   p.numel = x.numel(), p.bf16 = x.scalar_type() == at::kBFloat16;
   p.x = fused_cpu::in(x), p.dout = fused_cpu::in(dout), p.dx = fused_cpu::out(dx);
   fused_cpu::run_blocks(fused_cpu::kernels().relu_square_backward, p, element_blocks(p.numel),
-                        fused_cpu::kElementsPerBlock);
+                        fused_cpu::kReluScratchRows * fused_cpu::kElementsPerBlock);
   return dx;
 }
 

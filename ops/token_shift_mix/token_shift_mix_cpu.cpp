@@ -32,7 +32,8 @@ at::Tensor token_shift_mix_fast(const at::Tensor& x, const at::Tensor& mix) {
   at::Tensor out = at::empty({mix.size(0), x.size(0), x.size(1), x.size(2)}, x.options());
   fused_cpu::TokenShiftMix p = problem(x, mix);
   p.out = fused_cpu::out(out);
-  fused_cpu::run_blocks(fused_cpu::kernels().token_shift_mix, p, fused_cpu::row_blocks(p.B * p.T), p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().token_shift_mix, p, fused_cpu::row_blocks(p.B * p.T),
+                        fused_cpu::row_scratch(p.C));
   return out;
 }
 
@@ -43,7 +44,7 @@ std::tuple<at::Tensor, at::Tensor> token_shift_mix_backward_fast(const at::Tenso
   const int64_t blocks = fused_cpu::row_blocks(p.B * p.T);
   at::Tensor partial = at::empty({blocks, p.n, p.C}, x.options().dtype(at::kFloat));
   p.dout = fused_cpu::in(dout), p.dx = fused_cpu::out(dx), p.partial = partial.mutable_data_ptr<float>();
-  fused_cpu::run_blocks(fused_cpu::kernels().token_shift_mix_backward, p, blocks, p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().token_shift_mix_backward, p, blocks, fused_cpu::row_scratch(p.C));
   return {dx, fused_cpu::sum_of_blocks(partial).view(mix.sizes()).to(x.scalar_type())};
 }
 
@@ -55,6 +56,7 @@ at::Tensor token_shift_mix_cpu(const at::Tensor& x, const at::Tensor& mix) {
   check_token_shift_mix("rwkv7::token_shift_mix", x, mix);
   if (fused_cpu::runs_fast(x)) return token_shift_mix_fast(x.contiguous(), mix.contiguous());
   const int64_t n = mix.size(0), C = mix.size(1);
+  if (x.size(1) == 0) return at::empty({n, x.size(0), 0, C}, x.options());  // (no step to shift)
   return x.unsqueeze(0) + shifted_difference(x).unsqueeze(0) * mix.view({n, 1, 1, C});
 }
 
@@ -62,7 +64,9 @@ std::tuple<at::Tensor, at::Tensor> token_shift_mix_backward_cpu(const at::Tensor
                                                                 const at::Tensor& dout) {
   check_token_shift_mix("rwkv7::token_shift_mix_backward", x, mix);
   check_token_shift_mix_dout("rwkv7::token_shift_mix_backward", x, mix, dout);
-  if (fused_cpu::runs_fast(x)) return token_shift_mix_backward_fast(x.contiguous(), mix.contiguous(), dout.to(x.scalar_type()).contiguous());
+  if (fused_cpu::runs_fast(x))
+    return token_shift_mix_backward_fast(x.contiguous(), mix.contiguous(), dout.to(x.scalar_type()).contiguous());
+  if (x.size(1) == 0) return {at::empty_like(x), at::zeros_like(mix)};
   const int64_t n = mix.size(0), C = mix.size(1);
   const at::Tensor dxx = (dout * mix.view({n, 1, 1, C})).sum(0);
   const at::Tensor dx = dout.sum(0) - dxx + at::constant_pad_nd(dxx, {0, 0, -1, 1});

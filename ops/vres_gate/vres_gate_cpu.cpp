@@ -31,7 +31,7 @@ at::Tensor vres_gate_fast(const at::Tensor& v, const at::Tensor& v_first, const 
   at::Tensor out = at::empty_like(v);
   fused_cpu::VresGate p = problem(v, v_first, v_in, v0);
   p.out = fused_cpu::out(out);
-  fused_cpu::run_blocks(fused_cpu::kernels().vres_gate, p, fused_cpu::row_blocks(p.rows), p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().vres_gate, p, fused_cpu::row_blocks(p.rows), fused_cpu::row_scratch(p.C));
   return out;
 }
 
@@ -44,13 +44,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> vres_gate_backward_fa
   at::Tensor partial = at::empty({blocks, p.C}, v.options().dtype(at::kFloat));
   p.dout = fused_cpu::in(dout), p.partial = partial.mutable_data_ptr<float>();
   p.dv = fused_cpu::out(dv), p.dv_first = fused_cpu::out(dv_first), p.dv_in = fused_cpu::out(dv_in);
-  fused_cpu::run_blocks(fused_cpu::kernels().vres_gate_backward, p, blocks, p.C);
+  fused_cpu::run_blocks(fused_cpu::kernels().vres_gate_backward, p, blocks, fused_cpu::row_scratch(p.C));
   return {dv, dv_first, dv_in, fused_cpu::sum_of_blocks(partial).to(v.scalar_type())};
 }
 
 at::Tensor vres_gate_cpu(const at::Tensor& v, const at::Tensor& v_first, const at::Tensor& v_in, const at::Tensor& v0) {
   check_vres_gate("rwkv7::vres_gate", v, v_first, v_in, v0);
-  if (fused_cpu::runs_fast(v)) return vres_gate_fast(v.contiguous(), v_first.contiguous(), v_in.contiguous(), v0.contiguous());
+  if (fused_cpu::runs_fast(v))
+    return vres_gate_fast(v.contiguous(), v_first.contiguous(), v_in.contiguous(), v0.contiguous());
   return v + (v_first - v) * at::sigmoid(v0 + v_in);
 }
 
