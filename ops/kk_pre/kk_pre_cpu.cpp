@@ -56,7 +56,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kk_pre_ba
   p.dk = fused_cpu::out(dk), p.da_in = fused_cpu::out(da_in), p.partial = partial.mutable_data_ptr<float>();
   fused_cpu::run_blocks(fused_cpu::kernels().kk_pre_backward, p, blocks, fused_cpu::row_scratch(p.C));
   const at::Tensor sums = fused_cpu::sum_of_blocks(partial).view({3, p.C}).to(k.scalar_type());
-  return {dk, da_in, sums[0], sums[1], sums[2]};
+  return {dk, da_in, sums[0].clone(), sums[1].clone(), sums[2].clone()};  // (outputs may not alias)
 }
 
 struct Recomputed {

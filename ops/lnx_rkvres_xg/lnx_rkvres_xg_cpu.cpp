@@ -82,7 +82,7 @@ Grads lnx_rkvres_xg_backward_fast(const fused_cpu::LnxRkvresXg& inputs, const at
   p.dg = fused_cpu::out(dg);
   fused_cpu::run_blocks(fused_cpu::kernels().lnx_rkvres_xg_backward, p, blocks, fused_cpu::row_scratch(p.C));
   const at::Tensor sums = fused_cpu::sum_of_blocks(partial).view({3, p.C}).to(y.scalar_type());
-  return {dy, dr, dk, dv, sums[0].view(r_k.sizes()), dg, sums[1].view(ln_w.sizes()), sums[2].view(ln_w.sizes())};
+  return {dy, dr, dk, dv, sums[0].reshape(r_k.sizes()).clone(), dg, sums[1].clone(), sums[2].clone()};  // (no aliases)
 }
 
 at::Tensor lnx_rkvres_xg_cpu(const at::Tensor& y, const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
