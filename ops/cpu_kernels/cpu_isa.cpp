@@ -66,8 +66,8 @@ CpuIsa cpu_isa_in_use() {
 ScopedCpuIsa::ScopedCpuIsa(CpuIsa isa) {
   TORCH_CHECK(cpu_isa_available(isa), "CPU kernels: this processor cannot run the ", cpu_isa_name(isa),
               " instruction set");
-  g_scoped = static_cast<int>(isa);
+  previous_ = g_scoped.exchange(static_cast<int>(isa));
 }
-ScopedCpuIsa::~ScopedCpuIsa() { g_scoped = -1; }
+ScopedCpuIsa::~ScopedCpuIsa() { g_scoped = previous_; }
 
 }  // namespace rwkv7_ops

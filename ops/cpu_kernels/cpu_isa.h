@@ -16,13 +16,16 @@ CpuIsa cpu_isa_named(const char* name);
 // RWKV7_CPU_ISA's set, else the widest available; a ScopedCpuIsa's while one lives.
 CpuIsa cpu_isa_in_use();
 
-// Tests: every fast kernel runs `isa` while this lives (one at a time, not across threads).
+// Tests: every fast kernel runs `isa` while this lives (set from one thread; nests).
 class ScopedCpuIsa {
  public:
   explicit ScopedCpuIsa(CpuIsa isa);
   ~ScopedCpuIsa();
   ScopedCpuIsa(const ScopedCpuIsa&) = delete;
   ScopedCpuIsa& operator=(const ScopedCpuIsa&) = delete;
+
+ private:
+  int previous_;  // the set in use before (restored at the end), or -1: the default
 };
 
 }  // namespace rwkv7_ops

@@ -19,7 +19,9 @@ constexpr int64_t kRowsPerBlock = 32;
 constexpr int64_t kElementsPerBlock = 8192;
 // Scratch one block uses: rows of C floats (the row-wise ops), of kElementsPerBlock (relu_square)
 // or of V (the cross entropy).
+// Each loops file static_asserts that its highest row fits.
 constexpr int64_t kRowScratchRows = 17, kReluScratchRows = 3, kCrossEntropyScratchRows = 3;
+constexpr int64_t kMaxLerps = 8;  // token_shift_mix's n (token_shift_mix_check.h refuses more)
 
 struct TokenShiftMix {  // x [B, T, C], mix [n, C], out / dout [n, B, T, C]
   int64_t B = 0, T = 0, C = 0, n = 0;

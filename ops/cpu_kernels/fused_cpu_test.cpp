@@ -1,7 +1,8 @@
 // The fused ops' one-pass CPU kernels (float32 and bfloat16, every instruction set this processor
 // runs, one and three threads) against the same ops in float64, which run the composite reference
 // of each ops/<op>/<op>_cpu.cpp, on the same (rounded) inputs: forward and backward, at odd
-// shapes (rows not a multiple of the block, T 7 with blocks across sequences, C 40, N 8, V 257).
+// shapes (rows not a multiple of the block, T 7 with blocks across sequences, C 40, N 8, V 257)
+// and a head of k that is 0 (kk_pre's clamped norm).
 // Per-channel gradients are summed in fixed blocks, so one thread and three agree bit for bit.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -77,6 +78,11 @@ std::vector<Case> cases() {
   all.push_back({"kk_pre",
                  {randn({B, T, C}), randn({B, T, C}), randn({C}), rand({C}) + 0.5, rand({C}), c10::IValue(H)},
                  {randn({B, T, C}), randn({B, T, C}), randn({B, T, C})}});
+  at::Tensor k_zero_head = randn({B, T, C});
+  k_zero_head.slice(1, 0, 2).slice(2, 0, C / H).zero_();  // one head of k 0 in 10 rows: the norm's clamp
+  all.push_back({"kk_pre",
+                 {k_zero_head, randn({B, T, C}), randn({C}), rand({C}) + 0.5, rand({C}), c10::IValue(H)},
+                 {randn({B, T, C}), randn({B, T, C}), randn({B, T, C})}});
   all.push_back({"lnx_rkvres_xg",
                  {randn({B, T, C}), randn({B, T, C}), randn({B, T, C}), randn({B, T, C}), randn({H, C / H}),
                   randn({B, T, C}), randn({C}), randn({C}), c10::IValue(H), c10::IValue(64e-5)},
@@ -123,7 +129,7 @@ TEST(FusedCpu, EveryInstructionSetMatchesTheFloat64Reference) {
   }
   at::set_num_threads(1);
   std::printf("[ fused cpu ] %d runs, worst relative error float32 %.3g, bf16 %.3g\n", runs, worst[0], worst[1]);
-  EXPECT_GE(runs, 2 * 7 * 2);  // at least the baseline set, both dtypes, every case, both thread counts
+  EXPECT_GE(runs, 2 * 8 * 2);  // at least the baseline set, both dtypes, every case, both thread counts
 }
 
 TEST(FusedCpu, ReluSquareKeepsNaN) {
@@ -160,7 +166,8 @@ std::string refusal(const std::string& name, const std::vector<c10::IValue>& arg
 // What a hostile-input attack found (2026-12-06), each fixed.
 TEST(FusedCpu, AttackFindings) {
   // a NaN in a head makes the whole head's kk NaN (the norm's clamp kept a NaN norm as 1e-12)
-  const at::Tensor k = at::tensor({NAN, 1.0f, 2.0f, 3.0f}).view({1, 1, 4}), one = at::ones({4}), z = at::zeros({1, 1, 4});
+  const at::Tensor k = at::tensor({NAN, 1.0f, 2.0f, 3.0f}).view({1, 1, 4});
+  const at::Tensor one = at::ones({4}), z = at::zeros({1, 1, 4});
   EXPECT_TRUE(call("kk_pre", {k, z, one, one, one, c10::IValue(int64_t{1})})[1].isnan().all().item<bool>());
   // a finite mean loss beyond float's range is inf (it was an unnamed conversion error)
   const at::Tensor huge = at::tensor({3e38f, -3e38f, 0.0f}).view({1, 3});
@@ -183,6 +190,17 @@ TEST(FusedCpu, AttackFindings) {
   EXPECT_EQ(call("token_shift_mix", {x0, mix})[0].sizes(), at::IntArrayRef({2, 2, 0, 8}));
   EXPECT_TRUE(at::equal(call("token_shift_mix_backward", {x0, mix, at::zeros({2, 2, 0, 8}, at::kDouble)})[1],
                         at::zeros({2, 8}, at::kDouble)));
+}
+
+TEST(FusedCpu, StridedInputsAndOtherGradientDtypesGiveTheSameResults) {
+  const at::Tensor x = at::randn({2, 16, 9}).transpose(1, 2), mix = at::rand({6, 16});  // [2, 9, 16], strided
+  ASSERT_FALSE(x.is_contiguous());
+  EXPECT_TRUE(at::equal(call("token_shift_mix", {x, mix})[0], call("token_shift_mix", {x.contiguous(), mix})[0]));
+  const at::Tensor v = at::randn({2, 9, 16}, at::kBFloat16), v0 = at::randn({16}, at::kBFloat16);
+  const at::Tensor dout = at::randn({2, 9, 16});  // float32 for bf16 inputs: taken as bf16
+  const std::vector<at::Tensor> got = call("vres_gate_backward", {v, v, v, v0, dout});
+  const std::vector<at::Tensor> want = call("vres_gate_backward", {v, v, v, v0, dout.to(at::kBFloat16)});
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(at::equal(got[i], want[i])) << "result " << i;
 }
 
 TEST(FusedCpu, CrossEntropyRefusesATargetOutsideTheVocabulary) {

@@ -52,8 +52,8 @@ at::Tensor cross_entropy_l2wrap_fast(const at::Tensor& logits, const at::Tensor&
   const double mean = sum / static_cast<double>(p.rows);
   // (a finite mean beyond float's range is inf in float, as float32's own cross entropy gives)
   const float inf = std::numeric_limits<float>::infinity();
-  const float loss = std::isfinite(mean) && std::fabs(mean) > std::numeric_limits<float>::max() ? (mean > 0 ? inf : -inf)
-                                                                                                 : static_cast<float>(mean);
+  const bool beyond_float = std::isfinite(mean) && std::fabs(mean) > std::numeric_limits<float>::max();
+  const float loss = beyond_float ? (mean > 0 ? inf : -inf) : static_cast<float>(mean);
   return at::scalar_tensor(loss, logits.options().dtype(at::kFloat));
 }
 

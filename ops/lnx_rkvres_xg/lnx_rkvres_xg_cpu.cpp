@@ -71,7 +71,7 @@ at::Tensor lnx_rkvres_xg_fast(const fused_cpu::LnxRkvresXg& inputs, const at::Te
 }
 
 Grads lnx_rkvres_xg_backward_fast(const fused_cpu::LnxRkvresXg& inputs, const at::Tensor& y, const at::Tensor& r_k,
-                                  const at::Tensor& ln_w, const at::Tensor& dout) {
+                                  const at::Tensor& dout) {
   at::Tensor dy = at::empty_like(y), dr = at::empty_like(y), dk = at::empty_like(y), dv = at::empty_like(y);
   at::Tensor dg = at::empty_like(y);
   fused_cpu::LnxRkvresXg p = inputs;
@@ -108,7 +108,7 @@ Grads lnx_rkvres_xg_backward_cpu(const at::Tensor& y, const at::Tensor& r, const
     const at::Tensor c[] = {y.contiguous(),   r.contiguous(), k.contiguous(),    v.contiguous(),
                             r_k.contiguous(), g.contiguous(), ln_w.contiguous(), ln_b.contiguous()};
     return lnx_rkvres_xg_backward_fast(problem(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], H, eps), c[0], r_k,
-                                       ln_w, dout.to(y.scalar_type()).contiguous());
+                                       dout.to(y.scalar_type()).contiguous());
   }
   const Recomputed c = recompute(y, r, k, v, r_k, ln_w, ln_b, H, eps);
   const at::Tensor r4 = heads(r, H), k4 = heads(k, H);
