@@ -122,9 +122,14 @@ RWKV perturbed_golden_model(uint64_t seed) {
   return model;
 }
 
-// Recomputing each block in the backward pass gives the same gradients as keeping them.
+// Recomputing each block in the backward pass gives the same gradients as keeping them. In float64:
+// in float32 the two runs differ by MKL's summation order alone, which depends on the buffers'
+// alignment (one run in about 30 missed 1e-5 on blocks.0.att.w2 by 3.5e-5; none of 80 with
+// MKL_CBWR=COMPATIBLE, which fixes that order), noise that would hide a real difference.
 TEST(Model, GradientCheckpointingSameGradients) {
   RWKV plain = perturbed_golden_model(2), ckpt = perturbed_golden_model(2);
+  plain->to(at::kDouble);
+  ckpt->to(at::kDouble);
   ckpt->gradient_checkpointing = true;
   const at::Tensor idx = at::randint(0, 256, {2, 33}, at::kLong);
   const at::Tensor tgt = at::randint(0, 256, {2, 33}, at::kLong);
@@ -135,7 +140,7 @@ TEST(Model, GradientCheckpointingSameGradients) {
     // layer 0 never uses its v0/v1/v2: no gradient either way
     ASSERT_EQ(b[p.key()].grad().defined(), p.value().grad().defined()) << p.key();
     if (!p.value().grad().defined()) continue;
-    EXPECT_LE(testing::relative_error(b[p.key()].grad(), p.value().grad()), 1e-5) << p.key();
+    EXPECT_LE(testing::relative_error(b[p.key()].grad(), p.value().grad()), 1e-10) << p.key();
   }
 }
 
