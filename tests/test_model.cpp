@@ -123,9 +123,10 @@ RWKV perturbed_golden_model(uint64_t seed) {
 }
 
 // Recomputing each block in the backward pass gives the same gradients as keeping them. In float64:
-// in float32 the two runs differ by MKL's summation order alone, which depends on the buffers'
-// alignment (one run in about 30 missed 1e-5 on blocks.0.att.w2 by 3.5e-5; none of 80 with
-// MKL_CBWR=COMPATIBLE, which fixes that order), noise that would hide a real difference.
+// in float32 the two runs differ by MKL's default float32 GEMM, which is not reproducible from run
+// to run (one run in about 30 missed 1e-5 on blocks.0.att.w2 by 3.5e-5; none of 80 with
+// MKL_CBWR=COMPATIBLE, MKL's reproducible mode; 4 of 90 with AUTO,STRICT), noise that would hide a
+// real difference.
 TEST(Model, GradientCheckpointingSameGradients) {
   RWKV plain = perturbed_golden_model(2), ckpt = perturbed_golden_model(2);
   plain->to(at::kDouble);
