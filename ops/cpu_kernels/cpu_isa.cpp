@@ -1,6 +1,8 @@
 // Which instruction sets this processor runs, and the one in use.
 #include "cpu_isa.h"
 
+#include "cpu_features.h"
+
 #include <c10/util/Exception.h>
 
 #include <atomic>
@@ -37,14 +39,10 @@ const char* cpu_isa_name(CpuIsa isa) {
 }
 
 bool cpu_isa_available(CpuIsa isa) {
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   switch (isa) {
     case CpuIsa::kBaseline: return true;
-    case CpuIsa::kAvx2: return avx2;
-    case CpuIsa::kAvx512:
-      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    case CpuIsa::kAvx2: return cpu_has_avx2_fma();
+    case CpuIsa::kAvx512: return cpu_has_avx512();
   }
   return false;
 }

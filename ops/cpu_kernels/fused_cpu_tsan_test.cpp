@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_features.h"
 #include "fused_cpu_kernels.h"
 
 using namespace rwkv7_ops::fused_cpu;
@@ -128,13 +129,10 @@ std::vector<std::vector<unsigned char>> all_ops(const Kernels& k, bool bf16, int
 }  // namespace
 
 int main() {
-  __builtin_cpu_init();
-  const bool avx2_here = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512_here = avx2_here && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   struct Isa { const char* name; const Kernels* kernels; bool here; };
-  const Isa isas[] = {{"baseline", &baseline::kernels, true}, {"avx2", &avx2::kernels, avx2_here},
-                      {"avx512", &avx512::kernels, avx512_here}};
+  const Isa isas[] = {{"baseline", &baseline::kernels, true},
+                      {"avx2", &avx2::kernels, rwkv7_ops::cpu_has_avx2_fma()},
+                      {"avx512", &avx512::kernels, rwkv7_ops::cpu_has_avx512()}};
   int failed = 0, ran = 0;
   for (const Isa& isa : isas) {
     if (!isa.here) continue;

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../cpu_kernels/cpu_features.h"
 #include "wkv7_fast.h"
 
 using namespace rwkv7_ops::wkv7_fast;
@@ -53,14 +54,10 @@ bool same(const Run& a, const Run& b) {
 }  // namespace
 
 int main() {
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   struct Isa { const char* name; Range forward, backward; bool here; };
   const Isa isas[] = {{"baseline", &baseline::forward, &baseline::backward, true},
-                      {"avx2", &avx2::forward, &avx2::backward, avx2},
-                      {"avx512", &avx512::forward, &avx512::backward, avx512}};
+                      {"avx2", &avx2::forward, &avx2::backward, rwkv7_ops::cpu_has_avx2_fma()},
+                      {"avx512", &avx512::forward, &avx512::backward, rwkv7_ops::cpu_has_avx512()}};
   Problem p;
   p.B = 1, p.T = 35, p.H = 7, p.N = 64;  // 7 pairs over 3 threads; T crosses two chunk starts
   const int64_t n = p.B * p.T * p.H * p.N;
