@@ -53,8 +53,8 @@ mutate $W "index off by one (forward: S·a misses its last channel)" cuda_emu_te
   "for (int j = 0; j < N; ++j) sa += a[j] * state[j];" \
   "for (int j = 0; j < N - 1; ++j) sa += a[j] * state[j];"
 mutate $W "sign flipped (backward: dw)" cuda_emu_tests 'CudaEmu.Wkv7*' \
-  "store(dw_ + idx, dd * di * dlog_d);" \
-  "store(dw_ + idx, -dd * di * dlog_d);"
+  "store(dw_ + idx, dd * di * dlog_decay[i]);" \
+  "store(dw_ + idx, -dd * di * dlog_decay[i]);"
 mutate $W "barrier removed (forward: after the shared loads), under ThreadSanitizer" cuda_emu_tests_tsan 'CudaEmu.Wkv7*' \
   "    b[i] = load(b_ + idx);
     __syncthreads();" \
@@ -65,9 +65,9 @@ mutate $W "barrier removed (forward: top of the time loop, before shared memory 
     r[i] = load(r_ + idx);" \
   "    r[i] = load(r_ + idx);"
 mutate $W "barrier removed (backward: after dsa_shared is written), under ThreadSanitizer" cuda_emu_tests_tsan 'CudaEmu.Wkv7*' \
-  "    dsa_shared[i] = dsa;
+  "    if (lead) dsa_shared[i] = dsa;
     __syncthreads();" \
-  "    dsa_shared[i] = dsa;"
+  "    if (lead) dsa_shared[i] = dsa;"
 # Not a mutation: the barrier just before `dsa_shared[i] = dsa` is redundant (the two barriers at
 # the top of the time loop already separate the previous step's reads of dsa_shared from this
 # write); removing it was tried and the tests, TSan included, rightly pass.
@@ -78,11 +78,11 @@ mutate $W "initial state: the forward starts from 0, not from s0" cuda_emu_tests
   "state[j] = s0_row == nullptr ? 0.f : s0_row[j];" \
   "state[j] = 0.f;"
 mutate $W "initial state: its gradient taken from the column, not the row, of G" cuda_emu_tests 'CudaEmu.Wkv7State*' \
-  "for (int j = 0; j < N; ++j) row[j] = G_row[j];" \
-  "for (int j = 0; j < N; ++j) row[j] = G_col[j];"
+  "for (int jj = 0; jj < M; ++jj) row[jj] = G_row[jj];" \
+  "for (int jj = 0; jj < M; ++jj) row[jj] = G_col[jj];"
 mutate $W "state passing: the final state's gradient read transposed into G's rows" cuda_emu_tests 'CudaEmu.Wkv7StatePassing*' \
-  "G_row[j] = dsT == nullptr ? 0.f : dsT[i * N + j];" \
-  "G_row[j] = dsT == nullptr ? 0.f : dsT[j * N + i];"
+  "G_row[jj] = dsT == nullptr ? 0.f : dsT[i * N + j0 + jj];" \
+  "G_row[jj] = dsT == nullptr ? 0.f : dsT[(j0 + jj) * N + i];"
 mutate $W "state passing: the final state written scaled by the last decay" cuda_emu_tests 'CudaEmu.Wkv7StatePassing*' \
   "    for (int j = 0; j < N; ++j) row[j] = state[j];
   }
@@ -91,12 +91,24 @@ mutate $W "state passing: the final state written scaled by the last decay" cuda
   }
 }"
 mutate $W "restarts: the state before a restart not rebuilt (backward: steps back from R)" cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
-  "      rebuild = true;" \
+  "      rebuild = restart;" \
   "      rebuild = false;"
 mutate $W "restarts: G not cleared at a restart (backward: the gradient leaks into the document before)" \
   cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
-  "        G_row[j] = 0.f;" \
-  "        G_row[j] = G_row[j];"
+  "        G_row[jj] = restart ? 0.f : G_row[jj];" \
+  "        G_row[jj] = G_row[jj];"
+mutate $W "restarts: S_t formed from R without v k (backward: the step back then misses R)" \
+  cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
+  "S_col[jj] = R[(j0 + jj) * N + i] * di + sa[j0 + jj] * bi_ + v[j0 + jj] * ki;" \
+  "S_col[jj] = R[(j0 + jj) * N + i] * di + sa[j0 + jj] * bi_;"
+mutate $W "split backward: a channel's last part left out of its sums" cuda_emu_tests 'CudaEmu.Wkv7*' \
+  "for (int p = 1; p < kSplit; ++p) sum += buf[q * threads + p * N + i];" \
+  "for (int p = 1; p < kSplit - 1; ++p) sum += buf[q * threads + p * N + i];"
+mutate $W "split backward: the barrier between the parts' writes and reads removed, under ThreadSanitizer" \
+  cuda_emu_tests_tsan 'CudaEmu.Wkv7*' \
+  "    for (int q = 0; q < kSums; ++q) buf[q * threads + threadIdx.x] = sums[q];
+    __syncthreads();" \
+  "    for (int q = 0; q < kSums; ++q) buf[q * threads + threadIdx.x] = sums[q];"
 mutate ops/cuda_common.cuh "block_sum's first barrier removed (a second sum overwrites the first before all have read it), under ThreadSanitizer" \
   cuda_emu_tests_tsan 'CudaEmu.KkPre*:CudaEmu.Lnx*' \
   "__device__ inline float block_sum(float x, float* buf) {

@@ -3,11 +3,15 @@
 registers, spill bytes, stack, static shared memory, and the theoretical occupancy of the launch
 configuration our wrappers use. scripts/kernel-resources.sh runs it; docs/benchmarks.md explains it.
 
-  kernel_resources.py [--nvcc PATH] [--md F] [--json F] [--known-spills F]
+  kernel_resources.py [--nvcc PATH] [--md F] [--json F] [--fail-on-spill]
+                      [--rwkv-lm DIR] [--rwkv-lm-seed DIR] [--torch-include DIR]
 
---known-spills F: fail (exit 1) when a kernel spills that F does not list, or spills more than
-F says (F: JSON {kernel: spill store bytes}). The list is what is left to fix (issue 29), so that
-no new spill comes in unnoticed.
+--fail-on-spill: exit 1 when any of our kernels spills registers to local memory (none does since
+issue 29's split WKV backward; ctest runs this so that no spill comes back unnoticed). It checks
+our kernels only.
+
+--rwkv-lm DIR, --rwkv-lm-seed DIR, --torch-include DIR: RWKV-LM's kernels beside ours, for
+comparison; kernel_resources_rwkv_lm.py says how.
 """
 import argparse
 import json
@@ -17,13 +21,11 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kernel_resources_rwkv_lm import rwkv_lm_markdown, rwkv_lm_measure
+from ptxas_report import ARCH, ROOT, name_rows, occupancy, ptxas_rows
+
 # the build's flags (ops/cuda_kernels/CMakeLists.txt), read from there so the two cannot drift
 CMAKE = os.path.join(ROOT, "ops", "cuda_kernels", "CMakeLists.txt")
-ARCH = "sm_90"
-# H100 SXM, per SM (CUDA occupancy rules for compute capability 9.0)
-REGS_PER_SM, MAX_THREADS, MAX_BLOCKS, SMEM_PER_SM, SMEM_RESERVED = 65536, 2048, 32, 228 * 1024, 1024
-REG_UNIT = 256  # registers are given to a warp in units of 256
 
 
 def sources_and_flags():
@@ -41,30 +43,18 @@ def block_threads(name):
     """The block size our launcher gives this kernel (the default model: head size 64)."""
     common = open(os.path.join(ROOT, "ops", "cuda_common.cuh")).read()
     default = int(re.search(r"kThreadsPerBlock = (\d+)", common).group(1))
-    m = re.match(r"rwkv7_cuda::(forward|backward)_kernel<[^,]+, (\d+)", name)
+    m = re.match(r"rwkv7_cuda::forward_kernel<[^,]+, (\d+)", name)
     if m:
-        return int(m.group(2))  # WKV-7: one thread per row of the N x N state
+        return int(m.group(1))  # WKV-7 forward: one thread per row of the N x N state
+    m = re.match(r"rwkv7_cuda::backward_kernel<[^,]+, (\d+), [^,]+, [^,]+, (\d+)>", name)
+    if m:
+        return int(m.group(1)) * int(m.group(2))  # WKV-7 backward: kSplit threads per key channel
     if "kk_pre_" in name or "lnx_rkvres_xg_" in name:
         return 64  # one block per (head, rows): C / H threads
     if "ce_" in name:
         ce = open(os.path.join(ROOT, "ops", "cross_entropy_l2wrap", "cross_entropy_l2wrap_kernels.cuh")).read()
         return int(re.search(r"kCeThreads = (\d+)", ce).group(1))
     return default
-
-
-def occupancy(regs, smem, threads):
-    warps = (threads + 31) // 32
-    regs_per_warp = -(-regs * 32 // REG_UNIT) * REG_UNIT
-    by_regs = (REGS_PER_SM // regs_per_warp) // warps if regs_per_warp else MAX_BLOCKS
-    by_smem = SMEM_PER_SM // (smem + SMEM_RESERVED)
-    by_threads = MAX_THREADS // threads
-    blocks = min(by_regs, by_smem, by_threads, MAX_BLOCKS)
-    return blocks, blocks * warps / (MAX_THREADS // 32)
-
-
-def demangle(names):
-    r = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True, check=True)
-    return r.stdout.splitlines()
 
 
 def measure(nvcc):
@@ -77,34 +67,14 @@ def measure(nvcc):
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"kernel_resources: nvcc failed on {src}:\n{r.stderr[-3000:]}")
-            current = None
-            for line in r.stderr.splitlines():
-                m = re.search(r"Compiling entry function '(\S+)' for", line)
-                if m:
-                    current = {"mangled": m.group(1), "source": os.path.relpath(src, ROOT)}
-                    rows.append(current)
-                    continue
-                if current is None:
-                    continue
-                m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
-                if m:
-                    current["stack"], current["spill_stores"], current["spill_loads"] = map(int, m.groups())
-                m = re.search(r"Used (\d+) registers", line)
-                if m:
-                    current["registers"] = int(m.group(1))
-                    s = re.search(r"(\d+) bytes smem", line)
-                    current["smem"] = int(s.group(1)) if s else 0
-    for row, name in zip(rows, demangle([r["mangled"] for r in rows])):
-        name = name.replace("(anonymous namespace)::", "").removeprefix("void ")
-        name = name[:name.index("(")] if "(" in name else name  # the parameter list
-        row["kernel"] = name.replace("__nv_bfloat16", "bf16")
+            rows += ptxas_rows(r.stderr, os.path.relpath(src, ROOT))
+    for row in name_rows(rows):
         row["block_threads"] = block_threads(row["kernel"])
         row["blocks_per_sm"], row["occupancy"] = occupancy(row["registers"], row["smem"], row["block_threads"])
-        del row["mangled"]
     return sorted(rows, key=lambda r: (r["source"], r["kernel"]))
 
 
-def markdown(rows):
+def markdown(rows, theirs=()):
     out = [f"Per kernel, for {ARCH} with the build's flags ({' '.join(sources_and_flags()[1])}); "
            "occupancy: resident warps / 64 on an H100 SM for the block size our launcher uses.", "",
            "| kernel | registers | spill stores / loads (bytes) | stack | smem | block | blocks/SM | occupancy |",
@@ -112,6 +82,8 @@ def markdown(rows):
     for r in rows:
         out.append(f"| `{r['kernel']}` | {r['registers']} | {r['spill_stores']} / {r['spill_loads']} | {r['stack']} | "
                    f"{r['smem']} | {r['block_threads']} | {r['blocks_per_sm']} | {r['occupancy']:.0%} |")
+    if theirs:
+        out += ["", *rwkv_lm_markdown(theirs)]
     return "\n".join(out) + "\n"
 
 
@@ -120,22 +92,26 @@ def main():
     ap.add_argument("--nvcc", default=os.environ.get("NVCC", "nvcc"))
     ap.add_argument("--md")
     ap.add_argument("--json")
-    ap.add_argument("--known-spills")
+    ap.add_argument("--fail-on-spill", action="store_true")
+    ap.add_argument("--rwkv-lm", help="a work tree of RWKV-LM (its newest train_temp kernels)")
+    ap.add_argument("--rwkv-lm-seed", help="a work tree of RWKV-LM at the seed commit 230d32b")
+    ap.add_argument("--torch-include", default=os.environ.get("TORCH_INCLUDE"),
+                    help="LibTorch's include/ folder, for their .cu files that include torch/extension.h")
     a = ap.parse_args()
     rows = measure(a.nvcc)
+    theirs = [r for tree in (a.rwkv_lm_seed, a.rwkv_lm) if tree for r in rwkv_lm_measure(a.nvcc, tree, a.torch_include)]
     if a.md:
-        open(a.md, "w").write(markdown(rows))
+        open(a.md, "w").write(markdown(rows, theirs))
     if a.json:
-        open(a.json, "w").write(json.dumps(rows, indent=1) + "\n")
-    if not a.md and not a.json and not a.known_spills:
-        sys.stdout.write(markdown(rows))
-    if a.known_spills:
-        known = json.load(open(a.known_spills))
-        bad = [f"{r['kernel']}: {r['spill_stores']} bytes of spill stores (allowed {known.get(r['kernel'], 0)})"
-               for r in rows if r["spill_stores"] > known.get(r["kernel"], 0)]
+        open(a.json, "w").write(json.dumps(rows + theirs, indent=1) + "\n")
+    if not a.md and not a.json and not a.fail_on_spill:
+        sys.stdout.write(markdown(rows, theirs))
+    if a.fail_on_spill:  # ours only: theirs are there to compare with
+        bad = [f"{r['kernel']} ({r['source']}): {r['spill_stores']} bytes of spill stores"
+               for r in rows if r["spill_stores"] or r["spill_loads"]]
         if bad:
-            sys.exit("kernel_resources: new or larger spills:\n  " + "\n  ".join(bad))
-        print(f"kernel_resources: {len(rows)} kernels, no spill beyond {a.known_spills}")
+            sys.exit("kernel_resources: our kernels spill:\n  " + "\n  ".join(bad))
+        print(f"kernel_resources: {len(rows)} kernels, none spills")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@
 #define __forceinline__ inline
 #define __restrict__ __restrict
 #define __shared__ static  // one copy per kernel; valid because blocks run one at a time
+#define __launch_bounds__(...)  // a register budget for ptxas: nothing to emulate
 
 struct dim3 {
   unsigned x, y, z;
