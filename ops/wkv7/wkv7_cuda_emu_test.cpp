@@ -239,7 +239,7 @@ struct StateRun {
 // The final state is always written; with dsT defined (wkv7_state_passing) the backward starts
 // from it. With `reset` ([B, T] bool) defined (wkv7_reset), the state restarts from s_reset
 // where it says, and dL/ds_reset comes back as ds0 does.
-template <int kN = 64>
+template <int kN = 64, bool kRaw = false>
 StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType dtype, const at::Tensor& dsT = {},
                            const at::Tensor& reset = {}, const at::Tensor& s_reset = {}) {
   const at::Tensor& r0 = c.at("r");
@@ -286,8 +286,8 @@ StateRun run_state_kernels(const Case& c, const at::Tensor& s0, at::ScalarType d
   }
   auto launch = [&](auto element) {
     using T_ = decltype(element);
-    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, false>)(B, T, H, forward, nullptr), cudaSuccess);
-    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, false>)(B, T, H, backward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_forward<T_, kN, kRaw>)(B, T, H, forward, nullptr), cudaSuccess);
+    EXPECT_EQ((rwkv7_cuda::launch_backward<T_, kN, kRaw>)(B, T, H, backward, nullptr), cudaSuccess);
   };
   if (dtype == at::kBFloat16)
     launch(__nv_bfloat16{});
@@ -375,9 +375,10 @@ TEST(CudaEmu, Wkv7StateMatchesCpuOp) {
 // that cuts the samples at their restarts, wkv7_reset_test.cpp). Restarts at the first step, in
 // a chunk, at a chunk's first and last steps, twice in a row, at the last step: the backward
 // rebuilds the state before each from the chunk's start (from s0 in the first chunk).
-template <int kN>
+// kRaw: "w" is the raw decay input x (fused_ops: 1 with doc_reset: 1), the reference the composite.
+template <int kN, bool kRaw = false>
 void check_reset_kernels(int T, uint64_t seed) {
-  const Case c = model_like_case(3, T, 2, seed, kN);
+  const Case c = model_like_case(3, T, 2, seed, kN, kRaw);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
   const at::Tensor s0 = at::randn({3, 2, kN, kN}, gen, at::kDouble);
   const at::Tensor dsT = at::randn({3, 2, kN, kN}, gen, at::kDouble);
@@ -392,19 +393,20 @@ void check_reset_kernels(int T, uint64_t seed) {
       for (const char* n : kInputs) in.push_back(c.at(n).to(dtype).to(at::kDouble).detach().requires_grad_(true));
       at::Tensor S0 = s0.to(at::kFloat).to(at::kDouble).detach().requires_grad_(true);
       at::Tensor SR = s_reset.to(at::kFloat).to(at::kDouble).detach().requires_grad_(true);
-      auto [y, sT] = wkv7_reset(in[0], in[1], in[2], in[3], in[4], in[5], S0, reset, SR);
+      const at::Tensor w = kRaw ? -at::softplus(-in[1]) - 0.5 : in[1];
+      auto [y, sT] = wkv7_reset(in[0], w, in[2], in[3], in[4], in[5], S0, reset, SR);
       ((y * c.at("dy").to(dtype).to(at::kDouble)).sum() + (sT * dsT.to(at::kFloat).to(at::kDouble)).sum()).backward();
       StateRun want{{y.detach(), {}}, S0.grad(), sT.detach(), SR.grad()};
       for (auto& t : in) want.run.grads.push_back(t.grad());
-      const StateRun got = run_state_kernels<kN>(c, s0, dtype, dsT, reset, s_reset);
+      const StateRun got = run_state_kernels<kN, kRaw>(c, s0, dtype, dsT, reset, s_reset);
       std::string where;
       double err = worst_state_error(got, want, &where);
       for (auto [name, g, w] : {std::tuple{"sT", got.sT, want.sT}, std::tuple{"ds_reset", got.ds_reset, want.ds_reset}}) {
         const double e = relative_error(g, w);
         if (e > err) err = e, where = name;
       }
-      std::printf("  reset N %d %s %s: worst %.2e (%s)\n", kN, shared ? "shared" : "per sample", c10::toString(dtype),
-                  err, where.c_str());
+      std::printf("  reset N %d%s %s %s: worst %.2e (%s)\n", kN, kRaw ? " raw decay" : "", shared ? "shared" : "per sample",
+                  c10::toString(dtype), err, where.c_str());
       EXPECT_LE(err, dtype == at::kFloat ? 1e-4 : 1e-2) << where;  // the bounds without restarts
     }
   }
@@ -412,6 +414,7 @@ void check_reset_kernels(int T, uint64_t seed) {
 
 TEST(CudaEmu, Wkv7ResetMatchesCpuOp) { check_reset_kernels<64>(48, 51); }
 TEST(CudaEmu, Wkv7ResetHeadSize128MatchesCpuOp) { check_reset_kernels<128>(32, 52); }
+TEST(CudaEmu, Wkv7ResetRawDecayMatchesTheComposite) { check_reset_kernels<64, true>(48, 53); }
 
 // ---- the launcher's contract ----
 

@@ -10,7 +10,7 @@
 // Two variants by template flag: the decay from w (d = exp(-exp(w)), the op's input since the
 // seed) or from the raw decay input x (fused_ops: 1), w = -softplus(-x) - 0.5 computed here in
 // float: d = exp(-e^-0.5 sigmoid(x)), and in the backward dL/dx = dL/dd * d * (-e^-0.5 s (1 - s)).
-// N (the head size, one thread per channel) is 64 or 128.
+// N (the head size: the forward runs one thread per channel) is 64 or 128.
 //
 // Forward: thread i owns row i of S (value channel i):
 //   sa_i = sum_j S[i][j] a_j ;  S[i][j] = S[i][j] d_j + sa_i b_j + v_i k_j ;  y_i = sum_j S[i][j] r_j
