@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-from kernel_resources_rwkv_lm import rwkv_lm_markdown, rwkv_lm_measure
+from kernel_resources_rwkv_lm import rwkv_lm_cuda_dir, rwkv_lm_markdown, rwkv_lm_measure
 from ptxas_report import ARCH, ROOT, name_rows, occupancy, ptxas_rows
 
 # the build's flags (ops/cuda_kernels/CMakeLists.txt), read from there so the two cannot drift
@@ -87,6 +87,37 @@ def markdown(rows, theirs=()):
     return "\n".join(out) + "\n"
 
 
+def refuse_bad_arguments(a):
+    """Exits with one line, before a minute of compiling, where the report could not be written or
+    would overwrite what it reads (our kernels' sources, their work trees) or itself."""
+    outputs = [p for p in (a.md, a.json) if p]
+    if len(outputs) == 2 and os.path.realpath(a.md) == os.path.realpath(a.json):
+        sys.exit(f"kernel_resources: --md and --json are the same file, {a.md}")
+    trees = [t for t in (a.rwkv_lm, a.rwkv_lm_seed) if t]
+    for tree in trees:
+        rwkv_lm_cuda_dir(tree)
+    read = [os.path.realpath(d) for d in (os.path.join(ROOT, "ops"), *trees)]
+    for path in outputs:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            sys.exit(f"kernel_resources: cannot write {path}: {folder} is not a writable folder")
+        real = os.path.realpath(path)
+        if any(real.startswith(d + os.sep) for d in read):
+            sys.exit(f"kernel_resources: {path} is inside what it compiles ({', '.join(read)}); write it elsewhere")
+
+
+def write_whole(path, text):
+    """Writes `path` through a temporary file renamed over it: an interrupted run leaves the old one."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nvcc", default=os.environ.get("NVCC", "nvcc"))
@@ -98,14 +129,20 @@ def main():
     ap.add_argument("--torch-include", default=os.environ.get("TORCH_INCLUDE"),
                     help="LibTorch's include/ folder, for their .cu files that include torch/extension.h")
     a = ap.parse_args()
+    refuse_bad_arguments(a)
     rows = measure(a.nvcc)
     theirs = [r for tree in (a.rwkv_lm_seed, a.rwkv_lm) if tree for r in rwkv_lm_measure(a.nvcc, tree, a.torch_include)]
     if a.md:
-        open(a.md, "w").write(markdown(rows, theirs))
+        write_whole(a.md, markdown(rows, theirs))
     if a.json:
-        open(a.json, "w").write(json.dumps(rows + theirs, indent=1) + "\n")
+        write_whole(a.json, json.dumps(rows + theirs, indent=1) + "\n")
     if not a.md and not a.json and not a.fail_on_spill:
-        sys.stdout.write(markdown(rows, theirs))
+        try:
+            sys.stdout.write(markdown(rows, theirs))
+            sys.stdout.flush()
+        except BrokenPipeError:  # a reader that stopped early (| head): nothing left to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
     if a.fail_on_spill:  # ours only: theirs are there to compare with
         bad = [f"{r['kernel']} ({r['source']}): {r['spill_stores']} bytes of spill stores"
                for r in rows if r["spill_stores"] or r["spill_loads"]]

@@ -165,12 +165,18 @@ def checkout_label(path):
     return f"RWKV-LM {os.path.basename(os.path.realpath(path))}"
 
 
+def rwkv_lm_cuda_dir(checkout):
+    """The folder of their kernels in a work tree of RWKV-LM; exits with one line where it is not one."""
+    cuda = os.path.join(checkout, RWKV_LM_CUDA)
+    if not os.path.isdir(cuda):
+        sys.exit(f"kernel_resources: {checkout} has no {RWKV_LM_CUDA}/ (give a work tree of RWKV-LM)")
+    return cuda
+
+
 def rwkv_lm_measure(nvcc, checkout, torch_include):
     """Rows for every .cu of a work tree's RWKV-v7/train_temp/cuda/, "project": "RWKV-LM";
     a file that cannot be compiled is one row with "skipped" and the reason."""
-    label, cuda = checkout_label(checkout), os.path.join(checkout, RWKV_LM_CUDA)
-    if not os.path.isdir(cuda):
-        sys.exit(f"kernel_resources: {checkout} has no {RWKV_LM_CUDA}/ (give a work tree of RWKV-LM)")
+    label, cuda = checkout_label(checkout), rwkv_lm_cuda_dir(checkout)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(f for f in os.listdir(cuda) if f.endswith(".cu")):

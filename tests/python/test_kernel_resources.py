@@ -145,8 +145,9 @@ def test_fail_on_spill_checks_ours_only(kr, tmp_path, monkeypatch):
     theirs = [their_row("abc1234 RWKV-v7/train_temp/cuda/a.cu", "backward_kernel<64>", spill_stores=128)]
     monkeypatch.setattr(kr, "measure", lambda nvcc: [dict(r) for r in ours])
     monkeypatch.setattr(kr, "rwkv_lm_measure", lambda nvcc, tree, inc: [dict(r) for r in theirs])
-    out = tmp_path / "out.json"
-    monkeypatch.setattr(sys, "argv", ["kr", "--fail-on-spill", "--rwkv-lm", "x", "--json", str(out)])
+    out, tree = tmp_path / "out.json", tmp_path / "rwkv-lm"
+    (tree / "RWKV-v7" / "train_temp" / "cuda").mkdir(parents=True)  # a work tree's shape; measured by the stub
+    monkeypatch.setattr(sys, "argv", ["kr", "--fail-on-spill", "--rwkv-lm", str(tree), "--json", str(out)])
     kr.main()  # their spill is theirs: no failure
     assert [r.get("project") for r in json.loads(out.read_text())] == [None, "RWKV-LM"]
     ours[0]["spill_stores"] = 4
@@ -160,3 +161,37 @@ def test_our_wkv_blocks_are_the_launchers(kr):
     assert kr.block_threads("rwkv7_cuda::backward_kernel<bf16, 128, false, true, 2>") == 256
     assert kr.block_threads("rwkv7_cuda::backward_kernel<float, 64, true, false, 4>") == 256
     assert kr.block_threads("rwkv7_cuda::vres_gate_forward_kernel<bf16>") == 256
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--md", "/no/such/folder/x.md"], "/no/such/folder"),
+    (["--json", "ops/wkv7/wkv7_kernels.cuh"], "ops/wkv7/wkv7_kernels.cuh"),
+    (["--md", "same.out", "--json", "same.out"], "same.out"),
+    (["--rwkv-lm", "/no/such/tree"], "/no/such/tree"),
+])
+def test_bad_arguments_are_refused_in_one_line_before_compiling(kr, monkeypatch, args, says):
+    def compile_nothing(nvcc):
+        raise AssertionError("compiled before checking its arguments")
+    monkeypatch.setattr(kr, "measure", compile_nothing)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["kr", *args])
+    with pytest.raises(SystemExit) as e:
+        kr.main()
+    message = str(e.value.code)
+    assert says in message and "\n" not in message
+
+
+def test_an_interrupted_write_leaves_the_old_report(kr, tmp_path, monkeypatch):
+    ours = [{"source": "ops/x.cu", "kernel": "k", "registers": 32, "spill_stores": 0, "spill_loads": 0,
+             "stack": 0, "smem": 0, "block_threads": 256, "blocks_per_sm": 8, "occupancy": 1.0}]
+    monkeypatch.setattr(kr, "measure", lambda nvcc: ours)
+    old = tmp_path / "r.json"
+    old.write_text("[]\n")
+
+    def broken_dumps(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(kr.json, "dumps", broken_dumps)
+    monkeypatch.setattr(sys, "argv", ["kr", "--json", str(old)])
+    with pytest.raises(KeyboardInterrupt):
+        kr.main()
+    assert old.read_text() == "[]\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
