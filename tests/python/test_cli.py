@@ -157,6 +157,7 @@ def interrupt_and_resume_exactly(app, tmp_path, sig, close_console=False):
     assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6
 
 
+@pytest.mark.two_runs
 def test_sigint_saves_and_resume_is_exact(app, tmp_path):
     interrupt_and_resume_exactly(app, tmp_path, signal.SIGINT)
 

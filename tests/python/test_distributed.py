@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import golden
@@ -108,6 +109,7 @@ def test_torchrun_launches_the_binary(app, tmp_path):
     assert abs(losses(tmp_path / "torchrun")[0] - REF["steps"][0]["loss"]) <= 1e-5
 
 
+@pytest.mark.two_runs
 def test_sharded_run_stopped_by_sigterm_resumes_exactly(app, tmp_path):
     # ZeRO-1 writes one state shard per rank; the resumed run must find all of them and continue
     # as if it had never stopped (the same losses as an uninterrupted 2-rank run).
@@ -236,6 +238,7 @@ def killed_and_restarted(app, tmp_path, kills, overrides):
     assert worst <= 1e-6, worst
 
 
+@pytest.mark.two_runs
 def test_torchrun_restarts_after_killed_ranks_resume_exactly(app, tmp_path):
     # torchrun's agent serves the store on MASTER_PORT and keeps it across restarts: the workers
     # must connect to it (not bind it) and keep each attempt's keys apart, or a restarted rank

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import DATA, golden, rwkv_package
@@ -133,6 +134,7 @@ def test_a_checkpoint_our_trainer_writes(app, tmp_path):
                                        "He said that the", "The man and the", "It was a"], min_correct=1)
 
 
+@pytest.mark.two_runs
 def test_generate_and_eval_take_a_safetensors_model(app, tmp_path):
     pth = golden("tiny_rwkv7_834K/tiny-rwkv7-834K.pth")
     st = tmp_path / "x.safetensors"

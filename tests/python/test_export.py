@@ -4,6 +4,7 @@ command that takes a model takes either format."""
 import json
 import subprocess
 
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -30,6 +31,7 @@ def test_safetensors_package_reads_ours_as_torch_load_reads_the_pth(app, tmp_pat
             assert ours[name].dtype == want.dtype and torch.equal(ours[name], want), name
 
 
+@pytest.mark.two_runs
 def test_we_read_what_the_safetensors_package_writes(app, tmp_path):
     theirs = torch.load(TINY, weights_only=True)
     save_file({k: v.contiguous() for k, v in theirs.items()}, str(tmp_path / "py.safetensors"), metadata={"format": "pt"})

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 
 from conftest import golden
@@ -162,6 +163,7 @@ def test_a_fresh_start_refuses_a_folder_with_another_runs_checkpoints(app, tmp_p
 
 # ---- 4. a dropped terminal and a closed pipe ----
 
+@pytest.mark.two_runs
 def test_sighup_and_a_closed_pipe_save_and_resume_exactly(app, tmp_path):
     interrupt_and_resume_exactly(app, tmp_path, signal.SIGHUP, close_console=True)
 
@@ -363,6 +365,7 @@ def test_plot_onto_a_full_disk_leaves_no_partial_png_or_temporaries(app, tmp_pat
 
 # ---- 7. fine-tuning meets the same faults ----
 
+@pytest.mark.two_runs
 def test_a_lora_run_stopped_by_sigterm_resumes_exactly(app, tmp_path):
     """LoRA on the tiny model (RWKV-PEFT's data and schedule, 2 mini-epochs of 60 steps): SIGTERM
     mid-run saves the adapter and its training state; train_stage 3 ends with the losses of an

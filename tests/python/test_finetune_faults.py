@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 
 from conftest import golden
@@ -227,6 +228,7 @@ def test_fine_tuning_keys_in_a_full_training_run_are_refused(app, tmp_path):
 
 # ---- 14. LoRA's dropout on a resume inside a mini-epoch ----
 
+@pytest.mark.two_runs
 def test_a_lora_run_with_dropout_resumes_exactly_inside_a_mini_epoch(app, tmp_path):
     keys = dict(LORA, lora_dropout=0.05, epoch_steps=30, ctx_len=128)
     whole = config(tmp_path, "whole", **keys)

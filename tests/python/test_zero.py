@@ -65,6 +65,7 @@ def test_stages_2_and_3_and_accumulation_reproduce_the_seeds_run(app, tmp_path):
             assert torch.equal(got[k], ref[k]), (name, k)
 
 
+@pytest.mark.two_runs
 def test_stages_1_2_and_3_save_the_same_bf16_model_with_the_fused_paths(app, tmp_path):
     # bf16 weights are broadcast as they are, their gradients summed in fp32 on the owner, whose
     # fp32 master and moments stay in its state shard; the fused ops and the chunked head save
@@ -99,6 +100,7 @@ def stop_with_sigterm(procs, run_dir, after_steps):
     assert "SIGTERM: saved" in outs[0][0]
 
 
+@pytest.mark.two_runs
 @pytest.mark.parametrize("world,overrides", [
     (2, ("micro_bsz=2", "zero_stage=2")),
     (2, ("micro_bsz=2", "zero_stage=3", "grad_cp=1")),
@@ -125,6 +127,7 @@ def test_stopped_by_sigterm_resumes_exactly(app, tmp_path, world, overrides):
     assert max(abs(a - b) for a, b in zip(cut, whole)) <= 1e-6
 
 
+@pytest.mark.two_runs
 def test_resumes_on_another_number_of_processes_at_the_same_global_batch(app, tmp_path):
     # The global batch is 4 throughout: 2 processes x micro_bsz 2, or 1 x 2 x 2 accumulated, or
     # 2 x 1 x 2. The optimizer state saved as 2 shards (or whole) is merged and resharded; the
@@ -160,6 +163,7 @@ def test_resumes_on_another_number_of_processes_at_the_same_global_batch(app, tm
     assert "same global batch" in lines[0], lines[0]
 
 
+@pytest.mark.two_runs
 @pytest.mark.parametrize("overrides", [
     ("micro_bsz=2", "zero_stage=2"),
     ("micro_bsz=1", "accumulate_grad_batches=2", "zero_stage=3", "grad_cp=1"),
