@@ -101,6 +101,10 @@ mutate $W "restarts: S_t formed from R without v k (backward: the step back then
   cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
   "S_col[jj] = R[(j0 + jj) * N + i] * di + sa[j0 + jj] * bi_ + v[j0 + jj] * ki;" \
   "S_col[jj] = R[(j0 + jj) * N + i] * di + sa[j0 + jj] * bi_;"
+mutate $W "restarts with the raw decay: the rebuild reads x as if it were w (backward)" \
+  cuda_emu_tests 'CudaEmu.Wkv7Reset*' \
+  "    decay_of<kRawDecay>(load(w_ + row + i), &du, &unused);" \
+  "    decay_of<false>(load(w_ + row + i), &du, &unused);"
 mutate $W "split backward: a channel's last part left out of its sums" cuda_emu_tests 'CudaEmu.Wkv7*' \
   "for (int p = 1; p < kSplit; ++p) sum += buf[q * threads + p * N + i];" \
   "for (int p = 1; p < kSplit - 1; ++p) sum += buf[q * threads + p * N + i];"
