@@ -17,10 +17,12 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def reproducible_gemm_for_two_runs(request, monkeypatch):
     """MKL's default float32 GEMM is not reproducible from run to run; its COMPATIBLE path is
-    (docs/testing.md). Tests that compare our runs against the seed's trajectory keep the default,
-    the path their bounds were derived on; the binaries inherit the environment."""
+    (docs/testing.md). Every other test runs on the default path, whatever the shell exported: the
+    seed's trajectory was made on it. The binaries inherit the environment."""
     if request.node.get_closest_marker("two_runs"):
         monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    else:
+        monkeypatch.delenv("MKL_CBWR", raising=False)
 
 
 def golden(relative):

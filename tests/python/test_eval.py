@@ -156,6 +156,7 @@ def test_generate_and_eval_take_a_safetensors_model(app, tmp_path):
     assert a["n"] == 6 and a == b, (a, b)
 
 
+@pytest.mark.two_runs
 def test_generate_and_eval_from_a_tuned_state(app, tmp_path):
     """`--state S.pth` (RWKV-PEFT's state-tuning file, from its golden run) runs the base from the
     tuned states: generate and eval give what the base merged with the state gives (another path:
